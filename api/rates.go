@@ -12,30 +12,31 @@ type rateSample struct {
 	recv, send uint64
 }
 
-// streamRates keeps a stream's recent samples (a ring covering Config.Window).
+// streamRates keeps a stream's samples of the last Config.Window (plus the one just before it).
 type streamRates struct {
 	created time.Time
-	ring    []rateSample
-	next    int // index of the next write
-	n       int // samples stored
+	samples []rateSample // oldest first
 	seen    bool
 }
 
-func (r *streamRates) add(s rateSample) {
-	r.ring[r.next] = s
-	r.next = (r.next + 1) % len(r.ring)
-	if r.n < len(r.ring) {
-		r.n++
+// add appends s and forgets samples no longer needed to span window.
+func (r *streamRates) add(s rateSample, window time.Duration) {
+	r.samples = append(r.samples, s)
+	cut := 0
+	for cut+1 < len(r.samples) && s.at.Sub(r.samples[cut+1].at) >= window {
+		cut++
+	}
+	if cut > 0 {
+		r.samples = append(r.samples[:0], r.samples[cut:]...)
 	}
 }
 
-// rates returns kbps over the stored window (oldest to newest sample), 0 with fewer than two.
+// rates returns kbps between the oldest and newest samples, 0 with fewer than two.
 func (r *streamRates) rates() (recvKbps, sendKbps int64) {
-	if r.n < 2 {
+	if len(r.samples) < 2 {
 		return 0, 0
 	}
-	newest := r.ring[(r.next-1+len(r.ring))%len(r.ring)]
-	oldest := r.ring[(r.next-r.n+len(r.ring))%len(r.ring)]
+	oldest, newest := r.samples[0], r.samples[len(r.samples)-1]
 	dt := newest.at.Sub(oldest.at).Seconds()
 	if dt <= 0 {
 		return 0, 0
@@ -82,7 +83,6 @@ func (a *API) sample() {
 	}
 	cpu := readCPU(now)
 
-	size := int(a.cfg.Window/a.cfg.SampleInterval) + 1
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	for _, r := range a.rates {
@@ -91,11 +91,11 @@ func (a *API) sample() {
 	for _, rd := range readings {
 		r := a.rates[rd.key]
 		if r == nil || !r.created.Equal(rd.created) {
-			r = &streamRates{created: rd.created, ring: make([]rateSample, size)}
+			r = &streamRates{created: rd.created}
 			a.rates[rd.key] = r
 		}
 		r.seen = true
-		r.add(rd.s)
+		r.add(rd.s, a.cfg.Window)
 	}
 	for k, r := range a.rates {
 		if !r.seen {

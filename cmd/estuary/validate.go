@@ -67,7 +67,7 @@ func (c *Config) Validate() error {
 	v.oneOf("webrtc.bframes", c.WebRTC.BFrames, "drop", "keep")
 	v.positive("webrtc.keyframe_interval", c.WebRTC.KeyframeInterval)
 
-	v.nonNegative("sfu.grace", c.SFU.Grace)
+	v.positive("sfu.grace", c.SFU.Grace) // the hub reads 0 as its default
 	v.positive("sfu.gop_cache_max_duration", c.SFU.GOPCacheMaxDuration)
 	if c.SFU.GOPCacheMaxBytes <= 0 {
 		v.bad("sfu.gop_cache_max_bytes", "%d must be positive", c.SFU.GOPCacheMaxBytes)
@@ -197,12 +197,6 @@ func (v *validator) oneOf(key, val string, allowed ...string) {
 func (v *validator) positive(key string, d time.Duration) {
 	if d <= 0 {
 		v.bad(key, "%s must be a positive duration (e.g. 5s)", d)
-	}
-}
-
-func (v *validator) nonNegative(key string, d time.Duration) {
-	if d < 0 {
-		v.bad(key, "%s must not be negative", d)
 	}
 }
 
