@@ -57,9 +57,9 @@ async function start(opts = {}) {
     return;
   }
   estuary.via = t.via;
-  estuary.url = t.url;
+  estuary.url = t.via === 'whep' ? new URL(t.url, location.href).href : t.url;
   $('s-via').textContent = t.via === 'srs' ? 'SRS API (webrtc://)' : 'WHEP';
-  state('starting', `Connecting to ${t.url}…`);
+  state('starting', `Connecting to ${estuary.url}…`);
   const t0 = performance.now();
   let session;
   try {
@@ -90,7 +90,7 @@ async function start(opts = {}) {
   const onState = () => {
     if (gen !== generation) return;
     const cs = pc.connectionState;
-    if (cs === 'connected') state('live', `Playing ${t.url}`);
+    if (cs === 'connected') state('live', `Playing ${estuary.url}`);
     else if (cs === 'failed') state('error', 'The media connection failed (ICE). A firewall may block UDP; the server may need TURN.');
     else if (cs === 'disconnected') state('starting', 'Connection interrupted, waiting for it to come back…');
     else if (cs === 'closed') state('stopped', 'The connection was closed.');

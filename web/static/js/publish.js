@@ -127,7 +127,7 @@ async function refresh() {
   $('s-fps').textContent = v.fps ? `${v.fps} fps` : '–';
   $('s-vbr').textContent = fmtKbps(v.bitrateKbps);
   $('s-abr').textContent = fmtKbps(a.bitrateKbps);
-  $('s-enc').textContent = v.encoder || '–';
+  $('s-enc').textContent = v.encoder ? v.encoder + (v.limitation && v.limitation !== 'none' ? ` (limited by ${v.limitation})` : '') : '–';
   $('s-rtt').textContent = s.connection.rttMs != null ? `${s.connection.rttMs} ms` : '–';
   $('s-path').textContent = s.connection.localCandidateType ? `${s.connection.localCandidateType} / ${s.connection.protocol}` : '–';
 }

@@ -321,7 +321,6 @@ export async function publish(opts) {
     }
     await negotiate(session, url);
   } catch (e) {
-    session.resource = session.resource || null;
     await session.close();
     throw e;
   }
@@ -440,6 +439,7 @@ export class StatsMeter {
           keyFrames: (s.keyFramesDecoded ?? s.keyFramesEncoded) || 0,
           pliCount: s.pliCount || 0,
           encoder: s.encoderImplementation || '',
+          limitation: s.qualityLimitationReason || '',
           decoder: s.decoderImplementation || '',
         });
       } else {
