@@ -1,0 +1,234 @@
+package rtc
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/pion/dtls/v3"
+	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
+	"github.com/pion/webrtc/v4"
+)
+
+// DefaultPort is the default UDP and TCP port of the ICE muxes (webrtc.udp_port, webrtc.tcp_port).
+const DefaultPort = 8000
+
+// Config configures an Engine. The zero value is valid: every field documents its default.
+type Config struct {
+	// ListenIP is the address the ICE UDP and TCP muxes bind ("" = every interface). When set, only
+	// this address is advertised in host candidates (unless PublicIPs replace it).
+	ListenIP string
+	// UDPPort is the ICE UDP mux port shared by every PeerConnection. Default 8000.
+	UDPPort int
+	// TCPPort is the ICE-TCP (passive) port shared by every PeerConnection. Default 8000.
+	TCPPort int
+	// NoTCP turns ICE-TCP off. Default: on.
+	NoTCP bool
+	// PublicIPs replace the host candidates' addresses (NAT 1:1, webrtc.public_ips). Default none.
+	PublicIPs []string
+	// ICEServers are the STUN/TURN servers handed to clients (WHIP/WHEP Link headers, pages). The
+	// server itself gathers host candidates only. Default none.
+	ICEServers []webrtc.ICEServer
+	// NoNACK turns off NACK generation (publishers) and retransmission (viewers). Default: NACK on.
+	NoNACK bool
+	// NoTWCC turns off transport-wide congestion control feedback. Default: TWCC on.
+	NoTWCC bool
+	// OpusStereo registers Opus with stereo=1;sprop-stereo=1. Default: mono fmtp.
+	OpusStereo bool
+	// ICEDisconnectedTimeout is how long without traffic before ICE is "disconnected". Default 5s.
+	ICEDisconnectedTimeout time.Duration
+	// ICEFailedTimeout is how long after "disconnected" ICE fails (and the session is closed).
+	// Default 10s.
+	ICEFailedTimeout time.Duration
+}
+
+// Deps are the Engine's collaborators. All are optional.
+type Deps struct {
+	Logger *slog.Logger
+}
+
+// Engine makes PeerConnections that share one ICE UDP mux and one ICE-TCP mux.
+type Engine struct {
+	cfg      Config
+	log      *slog.Logger
+	lf       pionLoggerFactory
+	udpMux   ice.UDPMux
+	tcpMux   ice.TCPMux
+	udpAddr  *net.UDPAddr
+	tcpAddr  *net.TCPAddr
+	loopback bool
+}
+
+// NewEngine binds the ICE muxes and returns the engine. Close releases them.
+func NewEngine(cfg Config, deps Deps) (*Engine, error) {
+	log := deps.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	log = log.With("component", "rtc")
+	if cfg.UDPPort == 0 {
+		cfg.UDPPort = DefaultPort
+	}
+	if cfg.TCPPort == 0 {
+		cfg.TCPPort = DefaultPort
+	}
+	if cfg.ICEDisconnectedTimeout <= 0 {
+		cfg.ICEDisconnectedTimeout = 5 * time.Second
+	}
+	if cfg.ICEFailedTimeout <= 0 {
+		cfg.ICEFailedTimeout = 10 * time.Second
+	}
+	e := &Engine{cfg: cfg, log: log, lf: pionLoggerFactory{log: log}}
+
+	var listenIP net.IP
+	if cfg.ListenIP != "" {
+		listenIP = net.ParseIP(cfg.ListenIP)
+		if listenIP == nil {
+			return nil, fmt.Errorf("%w: listen_ip %q is not an IP address", ErrBadConfig, cfg.ListenIP)
+		}
+		e.loopback = listenIP.IsLoopback()
+	}
+	for _, p := range cfg.PublicIPs {
+		ip := net.ParseIP(p)
+		if ip == nil {
+			return nil, fmt.Errorf("%w: public_ips: %q is not an IP address", ErrBadConfig, p)
+		}
+		if ip.IsLoopback() {
+			e.loopback = true
+		}
+	}
+
+	if listenIP != nil {
+		conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: listenIP, Port: cfg.UDPPort})
+		if err != nil {
+			return nil, fmt.Errorf("rtc: ice udp listen: %w", err)
+		}
+		e.udpAddr, _ = conn.LocalAddr().(*net.UDPAddr)
+		e.udpMux = webrtc.NewICEUDPMux(e.lf.NewLogger("ice-udp-mux"), conn)
+	} else {
+		opts := []ice.UDPMuxFromPortOption{ice.UDPMuxFromPortWithLogger(e.lf.NewLogger("ice-udp-mux"))}
+		if e.loopback {
+			opts = append(opts, ice.UDPMuxFromPortWithLoopback())
+		}
+		m, err := ice.NewMultiUDPMuxFromPort(cfg.UDPPort, opts...)
+		if err != nil {
+			return nil, fmt.Errorf("rtc: ice udp listen on port %d: %w", cfg.UDPPort, err)
+		}
+		e.udpMux = m
+		e.udpAddr = &net.UDPAddr{Port: cfg.UDPPort}
+	}
+
+	if !cfg.NoTCP {
+		ln, err := net.Listen("tcp", net.JoinHostPort(cfg.ListenIP, strconv.Itoa(cfg.TCPPort)))
+		if err != nil {
+			_ = e.udpMux.Close()
+
+			return nil, fmt.Errorf("rtc: ice tcp listen: %w", err)
+		}
+		e.tcpAddr, _ = ln.Addr().(*net.TCPAddr)
+		e.tcpMux = webrtc.NewICETCPMux(e.lf.NewLogger("ice-tcp-mux"), ln, 8)
+	}
+	log.Info("webrtc engine ready", "udp", e.udpAddr.String(), "tcp", addrString(e.tcpAddr),
+		"public_ips", cfg.PublicIPs)
+
+	return e, nil
+}
+
+func addrString(a *net.TCPAddr) string {
+	if a == nil {
+		return "off"
+	}
+
+	return a.String()
+}
+
+// UDPAddr is the ICE UDP mux's address (its port is the one to advertise).
+func (e *Engine) UDPAddr() *net.UDPAddr { return e.udpAddr }
+
+// TCPAddr is the ICE-TCP mux's address, or nil when ICE-TCP is off.
+func (e *Engine) TCPAddr() *net.TCPAddr { return e.tcpAddr }
+
+// ICEServers returns the configured STUN/TURN servers (for clients).
+func (e *Engine) ICEServers() []webrtc.ICEServer { return e.cfg.ICEServers }
+
+// Config returns the engine's effective config (defaults filled in).
+func (e *Engine) Config() Config { return e.cfg }
+
+// NewPeerConnection makes a server-side PeerConnection: host candidates on the shared ICE UDP and TCP
+// muxes only, with Estuary's codecs and interceptors.
+func (e *Engine) NewPeerConnection(c webrtc.Configuration) (*webrtc.PeerConnection, error) {
+	se := e.baseSettings()
+	se.SetICEUDPMux(e.udpMux)
+	types := []webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6}
+	if e.tcpMux != nil {
+		se.SetICETCPMux(e.tcpMux)
+		types = append(types, webrtc.NetworkTypeTCP4, webrtc.NetworkTypeTCP6)
+	}
+	se.SetNetworkTypes(types)
+	se.SetIncludeLoopbackCandidate(e.loopback)
+	if len(e.cfg.PublicIPs) > 0 {
+		se.SetNAT1To1IPs(e.cfg.PublicIPs, webrtc.ICECandidateTypeHost) //nolint:staticcheck // plain 1:1 NAT
+	}
+	if e.cfg.ListenIP != "" {
+		listen := net.ParseIP(e.cfg.ListenIP)
+		se.SetIPFilter(func(ip net.IP) bool { return ip.Equal(listen) })
+	}
+	// The server gathers host candidates only: STUN/TURN servers are for clients.
+	c.ICEServers = nil
+
+	return e.newPC(se, c)
+}
+
+// NewClientPeerConnection makes a client-side PeerConnection with Estuary's codecs and interceptors
+// (for the cluster relay puller and tests): its own ephemeral UDP ports, loopback candidates
+// included, and, when ListenIP is set, candidates on that address only.
+func (e *Engine) NewClientPeerConnection(c webrtc.Configuration) (*webrtc.PeerConnection, error) {
+	se := e.baseSettings()
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6})
+	se.SetIncludeLoopbackCandidate(true)
+	if e.cfg.ListenIP != "" {
+		listen := net.ParseIP(e.cfg.ListenIP)
+		se.SetIPFilter(func(ip net.IP) bool { return ip.Equal(listen) })
+	}
+
+	return e.newPC(se, c)
+}
+
+func (e *Engine) baseSettings() webrtc.SettingEngine {
+	se := webrtc.SettingEngine{LoggerFactory: e.lf}
+	se.SetSRTPProtectionProfiles(
+		dtls.SRTP_AEAD_AES_128_GCM,
+		dtls.SRTP_AEAD_AES_256_GCM,
+		dtls.SRTP_AES128_CM_HMAC_SHA1_80,
+	)
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	se.SetICETimeouts(e.cfg.ICEDisconnectedTimeout, e.cfg.ICEFailedTimeout, 2*time.Second)
+
+	return se
+}
+
+func (e *Engine) newPC(se webrtc.SettingEngine, c webrtc.Configuration) (*webrtc.PeerConnection, error) {
+	me := &webrtc.MediaEngine{}
+	ir := &interceptor.Registry{}
+	if err := registerCodecs(e.cfg, me, ir, e.lf); err != nil {
+		return nil, fmt.Errorf("rtc: register codecs: %w", err)
+	}
+	api := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
+	pc, err := api.NewPeerConnection(c)
+	if err != nil {
+		return nil, fmt.Errorf("rtc: new peer connection: %w", err)
+	}
+
+	return pc, nil
+}
+
+// Close releases the ICE muxes. Close every PeerConnection first.
+func (e *Engine) Close() {
+	if e.tcpMux != nil {
+		_ = e.tcpMux.Close()
+	}
+	_ = e.udpMux.Close()
+}
