@@ -11,14 +11,22 @@ import (
 // never sees io.EOF (which it would latch as the end of the stream).
 var errStarved = errors.New("audio: no access unit queued")
 
-// auFeed is the io.Reader behind the go-aac decoder: it serves one length-prefixed access unit at a time.
+// auFeed is the io.Reader behind the go-aac decoder: it serves one ADTS frame at a time.
 type auFeed struct {
 	buf []byte
 	off int
 }
 
-func (f *auFeed) set(au []byte) {
-	f.buf = append(f.buf[:0], byte(len(au)>>8), byte(len(au)))
+// setADTS queues au behind a 7-byte ADTS header (AAC-LC, no CRC) built from conf.
+func (f *auFeed) setADTS(conf *AudioConfig, freqIdx int, au []byte) {
+	n := 7 + len(au)
+	f.buf = append(f.buf[:0],
+		0xff, 0xf1, // syncword, MPEG-4, layer 0, no CRC
+		byte((conf.ObjectType-1)<<6|freqIdx<<2|conf.Channels>>2),
+		byte((conf.Channels&3)<<6|n>>11),
+		byte(n>>3),
+		byte((n&7)<<5|0x1f), // buffer fullness 0x7ff (VBR)
+		0xfc)                // one raw data block
 	f.buf = append(f.buf, au...)
 	f.off = 0
 }
@@ -33,11 +41,13 @@ func (f *auFeed) Read(p []byte) (int, error) {
 }
 
 // aacDecoder decodes raw AAC-LC access units to interleaved float32 PCM, one access unit per call.
-// go-aac only exposes a stream decoder (pcm.Decoder over an io.Reader of length-prefixed units), so
-// it is fed one unit at a time and read exactly once per unit.
+// go-aac only exposes a stream decoder (pcm.Decoder over an io.Reader), so each unit is framed as
+// ADTS (its raw-unit framing allocates a length prefix per unit; ADTS does not) and read exactly
+// once. The ASC is validated once with go-aac's raw-stream parser (which also catches implicit SBR
+// signalling).
 type aacDecoder struct {
-	asc      []byte
-	channels int
+	conf     AudioConfig
+	freqIdx  int
 	feed     auFeed
 	dec      *aacpcm.Decoder
 	raw      []byte    // S16LE output of one frame
@@ -45,21 +55,29 @@ type aacDecoder struct {
 	needsRst bool
 }
 
-func newAACDecoder(asc []byte, channels int) (*aacDecoder, error) {
+func newAACDecoder(asc []byte, conf AudioConfig) (*aacDecoder, error) {
 	d := &aacDecoder{
-		asc:      append([]byte(nil), asc...),
-		channels: channels,
-		raw:      make([]byte, 2*AACFrameSamples*channels+2),
-		pcm:      make([]float32, AACFrameSamples*channels),
+		conf:    conf,
+		freqIdx: -1,
+		raw:     make([]byte, 2*AACFrameSamples*conf.Channels+2),
+		pcm:     make([]float32, AACFrameSamples*conf.Channels),
 	}
-	dec, err := aacpcm.NewDecoder(&d.feed, aacpcm.WithRawStream(d.asc))
+	for i, r := range sampleRates {
+		if r == conf.SampleRate {
+			d.freqIdx = i
+		}
+	}
+	if d.freqIdx < 0 || conf.ObjectType != ObjectTypeAACLC || conf.Channels < 1 || conf.Channels > 2 {
+		return nil, fmt.Errorf("%w: %+v", ErrUnsupported, conf)
+	}
+	check, err := aacpcm.NewDecoder(&d.feed, aacpcm.WithRawStream(asc))
 	if err != nil {
 		return nil, mapDecodeErr(err)
 	}
-	if info := dec.Info(); info.Channels != channels {
-		return nil, fmt.Errorf("%w: decoder reports %d channels, config %d", ErrInvalidConfig, info.Channels, channels)
+	if info := check.Info(); info.Channels != conf.Channels || info.SampleRate != conf.SampleRate {
+		return nil, fmt.Errorf("%w: decoder reports %d Hz %d channels, config %d Hz %d", ErrInvalidConfig,
+			info.SampleRate, info.Channels, conf.SampleRate, conf.Channels)
 	}
-	d.dec = dec
 	return d, nil
 }
 
@@ -73,27 +91,35 @@ func mapDecodeErr(err error) error {
 	return fmt.Errorf("%w: %w", ErrCorruptFrame, err)
 }
 
+// maxAU is the largest access unit an ADTS frame can carry.
+const maxAU = 1<<13 - 1 - 7
+
 // decode decodes one access unit and returns its 1024 interleaved samples per channel (valid until
 // the next call). A corrupt unit returns an error wrapping ErrCorruptFrame (the decoder is reset and
 // the next unit decodes normally); HE-AAC content returns ErrUnsupported.
 func (d *aacDecoder) decode(au []byte) ([]float32, error) {
-	if len(au) == 0 || len(au) > 0xffff {
+	if len(au) == 0 || len(au) > maxAU {
 		return nil, fmt.Errorf("%w: access unit of %d bytes", ErrCorruptFrame, len(au))
 	}
-	if d.needsRst {
-		d.feed.set(nil)
-		d.feed.off = len(d.feed.buf)
-		if err := d.dec.Reset(&d.feed, aacpcm.WithRawStream(d.asc)); err != nil {
+	d.feed.setADTS(&d.conf, d.freqIdx, au)
+	if d.dec == nil || d.needsRst {
+		// The go-aac stream decoder latches errors, and it reads the first header at construction.
+		var err error
+		if d.dec == nil {
+			d.dec, err = aacpcm.NewDecoder(&d.feed)
+		} else {
+			err = d.dec.Reset(&d.feed)
+		}
+		if err != nil {
+			d.needsRst = d.dec != nil
 			return nil, mapDecodeErr(err)
 		}
 		d.needsRst = false
 	}
-	d.feed.set(au)
-	want := 2 * AACFrameSamples * d.channels
+	want := 2 * AACFrameSamples * d.conf.Channels
 	n, err := d.dec.Read(d.raw)
 	if err != nil || n != want {
-		// The go-aac stream decoder latches errors: start afresh on the next unit.
-		d.needsRst = true
+		d.needsRst = true // start afresh on the next unit
 		if err == nil || errors.Is(err, errStarved) {
 			return nil, fmt.Errorf("%w: decoded %d bytes of PCM, want %d", ErrCorruptFrame, n, want)
 		}

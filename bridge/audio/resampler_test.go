@@ -161,7 +161,7 @@ func TestResamplerBlockContinuity(t *testing.T) {
 
 func TestResamplerInvalid(t *testing.T) {
 	for _, tc := range []struct {
-		name          string
+		name           string
 		in, out, chans int
 	}{
 		{name: "zero in", in: 0, out: 48000, chans: 1},

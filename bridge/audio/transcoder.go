@@ -70,7 +70,7 @@ func NewAACToOpus(asc []byte, cfg Config) (*AACToOpus, error) {
 	if err != nil {
 		return nil, err
 	}
-	dec, err := newAACDecoder(asc, conf.Channels)
+	dec, err := newAACDecoder(asc, conf)
 	if err != nil {
 		return nil, fmt.Errorf("AAC decoder: %w", err)
 	}
