@@ -15,4 +15,6 @@ var (
 	ErrClosed = errors.New("closed")
 	// ErrNoTracks: a publication must have at least one track.
 	ErrNoTracks = errors.New("publication has no tracks")
+	// ErrInvalidTrack: a declared track has no ID, a duplicate ID, or a kind other than audio or video.
+	ErrInvalidTrack = errors.New("invalid track")
 )

@@ -1,0 +1,472 @@
+package sfu
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtp"
+)
+
+// PacketSink is where a DownTrack writes: pion's webrtc.TrackLocalWriter has this shape. The sink sets
+// SSRC and payload type; the DownTrack sets sequence number, timestamp and marker.
+type PacketSink interface {
+	WriteRTP(h *rtp.Header, payload []byte) (int, error)
+}
+
+// DownTrackOptions configures a DownTrack. The zero value is valid.
+type DownTrackOptions struct {
+	// QueuePackets bounds the queue (default 1024 for video, 128 for audio).
+	QueuePackets int
+	// ReplayRate paces the packets replayed from the GOP cache, in packets per second, so a viewer's
+	// socket buffers take them (default 2000; negative: no pacing). Live packets queue behind the replay.
+	ReplayRate int
+}
+
+const (
+	defaultVideoQueue = 1024
+	defaultAudioQueue = 128
+	initialQueue      = 64 // the ring starts this small and grows up to the bound
+	defaultReplayRate = 2000
+	replayBurst       = 32 // packets a paced replay may send back to back
+	writeBatch        = 32 // packets the writer goroutine takes per lock
+)
+
+// dtSlot is one queued packet, already rewritten.
+type dtSlot struct {
+	sn     uint16
+	ts     uint32
+	marker bool
+	replay bool
+	buf    *[]byte
+}
+
+// DownTrack is a TrackWriter with its own bounded queue and writer goroutine, for subscribers with I/O
+// behind them (WHEP, relay egress). It rewrites sequence numbers and timestamps so the output stays
+// continuous across its own drops and across a change of source (publisher reconnect, relay failover:
+// seen as a new SSRC), and it waits for a keyframe after a drop or a source change (video), asking the
+// track for one. Slow: it drops its own packets (video: until the next keyframe; audio: plain drop).
+//
+// Output numbering: the first packet keeps its sequence number and timestamp; packets the DownTrack
+// drops itself (slow sink, padding-only packets, waiting for a keyframe) leave no gap, gaps upstream
+// pass through. After a source change the sequence numbers continue at the last one plus one and the
+// timestamps advance by the wall time elapsed. Header extensions and CSRCs are not forwarded.
+type DownTrack struct {
+	track      *Track
+	sink       PacketSink
+	video      bool
+	codec      codecID
+	limit      int // queue bound
+	replayRate int
+
+	closed  atomic.Bool
+	wake    chan struct{} // cap 1: the queue has packets
+	done    chan struct{} // closed by Close
+	wg      sync.WaitGroup
+	packets atomic.Uint64
+	bytes   atomic.Uint64
+	dropped atomic.Uint64
+
+	mu      sync.Mutex // guards the queue and the rewrite state below
+	stopped bool
+	ring    []dtSlot
+	head    int // index of the oldest slot
+	n       int // slots queued
+
+	replaying    bool // between BeginReplay and EndReplay: replay slots are held back
+	replayStart  int  // ring position of the first slot of the replay under way
+	replayHold   int  // slots pushed since BeginReplay
+	replayQueued int  // replay slots still queued (they raise the bound)
+
+	started      bool   // a packet has been seen
+	ssrc         uint32 // the source's SSRC
+	gen          uint32 // the track generation of the source
+	waitKF       bool   // video: dropping until a keyframe
+	overflowWait bool   // waitKF because we were slow (count the skipped packets as drops)
+	haveIn       bool
+	lastInSN     uint16 // newest input sequence number seen
+	epochIn      uint16 // first input sequence number mapped with the current offset
+	rebase       bool   // the next packet starts a new epoch at lastOutSN+1
+	tsRebase     bool   // the next packet continues the timestamps from lastOutTS (source change)
+	snOffset     uint16
+	tsOffset     uint32
+	haveOut      bool
+	lastOutSN    uint16
+	lastOutTS    uint32
+	lastOutWall  int64 // nanotime of lastOutTS
+}
+
+// NewDownTrack makes a DownTrack writing t's packets to sink. Call Close when done.
+//
+// The caller attaches it (Subscriber.AddTrack returns it, or Track.AddWriter) and detaches it before
+// or after Close; a closed DownTrack's WriteRTP returns ErrClosed.
+func NewDownTrack(t *Track, sink PacketSink, opts DownTrackOptions) *DownTrack {
+	d := &DownTrack{track: t, sink: sink, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	if t != nil {
+		d.video = t.video
+		d.codec = t.codec
+	}
+	d.limit = opts.QueuePackets
+	if d.limit <= 0 {
+		d.limit = defaultAudioQueue
+		if d.video {
+			d.limit = defaultVideoQueue
+		}
+	}
+	d.replayRate = opts.ReplayRate
+	if d.replayRate == 0 {
+		d.replayRate = defaultReplayRate
+	}
+	d.ring = make([]dtSlot, min(initialQueue, d.limit))
+	d.waitKF = d.video
+	d.wg.Add(1)
+	go d.run()
+	return d
+}
+
+// WriteRTP enqueues p (copying what it keeps). Never blocks.
+func (d *DownTrack) WriteRTP(p *rtp.Packet) error {
+	if d.closed.Load() {
+		return ErrClosed
+	}
+	d.mu.Lock()
+	if d.stopped {
+		d.mu.Unlock()
+		return ErrClosed
+	}
+	wantKF := d.pushLocked(p)
+	signal := d.n > d.replayHold
+	d.mu.Unlock()
+	if wantKF && d.track != nil {
+		d.track.RequestKeyframe()
+	}
+	if signal {
+		select {
+		case d.wake <- struct{}{}:
+		default:
+		}
+	}
+	return nil
+}
+
+// now is the arrival time of the packet being written: the track stamps it once per packet.
+func (d *DownTrack) now() int64 {
+	if d.track != nil {
+		if a := d.track.arrival.Load(); a != 0 {
+			return a
+		}
+	}
+	return nanotime()
+}
+
+// pushLocked applies the drop and rewrite rules to p and queues it. It reports whether a keyframe
+// should be requested. d.mu must be held.
+func (d *DownTrack) pushLocked(p *rtp.Packet) (wantKF bool) {
+	var gen uint32
+	if d.track != nil {
+		gen = d.track.gen.Load()
+	}
+	if !d.started {
+		d.started, d.ssrc, d.gen = true, p.SSRC, gen
+	} else if p.SSRC != d.ssrc || (gen != d.gen && !d.replaying) {
+		// A new source: continue numbering from what we sent, wait for its keyframe.
+		d.ssrc, d.gen = p.SSRC, gen
+		d.haveIn = false
+		d.rebase, d.tsRebase = true, true
+		if d.video {
+			d.waitKF, d.overflowWait = true, false
+			wantKF = true
+		}
+	}
+	sn := p.SequenceNumber
+	if d.haveIn {
+		if diff := int16(sn - d.lastInSN); diff <= 0 {
+			// Late or repeated. Forward it only within the current epoch, where its number is free.
+			if diff == 0 || d.rebase || d.waitKF || int16(sn-d.epochIn) < 0 || len(p.Payload) == 0 {
+				return wantKF
+			}
+			if d.full() {
+				d.dropped.Add(1)
+				return wantKF
+			}
+			d.enqueueLocked(sn-d.snOffset, p.Timestamp-d.tsOffset, p.Marker, p.Payload)
+			return wantKF
+		}
+	}
+	d.lastInSN, d.haveIn = sn, true
+	if len(p.Payload) == 0 { // padding only: dropped and hidden
+		d.rebase = true
+		return wantKF
+	}
+	if d.waitKF {
+		if !isKeyframe(d.codec, p.Payload) {
+			if d.overflowWait {
+				d.dropped.Add(1)
+			}
+			d.rebase = true
+			return wantKF
+		}
+		d.waitKF, d.overflowWait = false, false
+	}
+	if d.full() {
+		d.dropped.Add(1)
+		d.rebase = true
+		if d.video {
+			d.waitKF, d.overflowWait = true, true
+			wantKF = true
+		}
+		return wantKF
+	}
+	now := d.now()
+	if d.rebase || !d.haveOut {
+		if d.haveOut {
+			d.snOffset = sn - (d.lastOutSN + 1)
+		}
+		d.epochIn, d.rebase = sn, false
+	}
+	if d.tsRebase {
+		if d.haveOut {
+			clock := uint64(d.clockRate())
+			elapsed := now - d.lastOutWall
+			if elapsed < 0 {
+				elapsed = 0
+			}
+			ticks := uint32(uint64(elapsed) * clock / uint64(time.Second))
+			if ticks == 0 {
+				ticks = 1
+			}
+			d.tsOffset = p.Timestamp - (d.lastOutTS + ticks)
+		}
+		d.tsRebase = false
+	}
+	out, ots := sn-d.snOffset, p.Timestamp-d.tsOffset
+	d.enqueueLocked(out, ots, p.Marker, p.Payload)
+	d.lastOutSN, d.lastOutTS, d.lastOutWall, d.haveOut = out, ots, now, true
+	return wantKF
+}
+
+func (d *DownTrack) clockRate() uint32 {
+	if d.track != nil {
+		if c := d.track.Codec().ClockRate; c != 0 {
+			return c
+		}
+	}
+	if d.video {
+		return 90000
+	}
+	return 48000
+}
+
+// full reports whether the queue is at its bound (replayed packets raise the bound while queued).
+func (d *DownTrack) full() bool {
+	return d.n >= d.limit+d.replayQueued
+}
+
+// enqueueLocked appends a slot, growing the ring if needed. d.mu must be held.
+func (d *DownTrack) enqueueLocked(sn uint16, ts uint32, marker bool, payload []byte) {
+	if d.n == len(d.ring) {
+		d.growLocked()
+	}
+	i := d.head + d.n
+	if i >= len(d.ring) {
+		i -= len(d.ring)
+	}
+	d.ring[i] = dtSlot{sn: sn, ts: ts, marker: marker, replay: d.replaying, buf: getBuf(payload)}
+	d.n++
+	if d.replaying {
+		d.replayHold++
+		d.replayQueued++
+	}
+}
+
+func (d *DownTrack) growLocked() {
+	size := 2 * len(d.ring)
+	if size < initialQueue {
+		size = initialQueue
+	}
+	ring := make([]dtSlot, size)
+	for k := 0; k < d.n; k++ {
+		ring[k] = d.ring[(d.head+k)%len(d.ring)]
+	}
+	if d.replaying {
+		d.replayStart = (d.replayStart - d.head + len(d.ring)) % len(d.ring)
+	}
+	d.ring, d.head = ring, 0
+}
+
+// BeginReplay marks the packets that follow, up to EndReplay, as the cached GOP (see ReplayWriter).
+// They start with a keyframe, so a video DownTrack stops waiting for one.
+func (d *DownTrack) BeginReplay() {
+	d.mu.Lock()
+	if !d.stopped && !d.replaying {
+		d.replaying = true
+		d.replayStart = (d.head + d.n) % len(d.ring)
+		d.replayHold = 0
+		d.waitKF, d.overflowWait = false, false
+	}
+	d.mu.Unlock()
+}
+
+// EndReplay ends the replay: the replayed frames get timestamps one millisecond apart ending at the last
+// replayed frame's (which keeps its own), so a player decodes the GOP at once and is at live; then the
+// writer goroutine sends them, paced.
+func (d *DownTrack) EndReplay() {
+	d.mu.Lock()
+	if !d.replaying {
+		d.mu.Unlock()
+		return
+	}
+	d.compressReplayLocked()
+	d.replaying = false
+	d.replayHold = 0
+	signal := d.n > 0
+	d.mu.Unlock()
+	if signal {
+		select {
+		case d.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// compressReplayLocked rewrites the held replay slots' timestamps. d.mu must be held.
+func (d *DownTrack) compressReplayLocked() {
+	k := d.replayHold
+	if k == 0 {
+		return
+	}
+	size := len(d.ring)
+	slot := func(j int) *dtSlot { return &d.ring[(d.replayStart+j)%size] }
+	frames := 1
+	for j := 1; j < k; j++ {
+		if slot(j).ts != slot(j-1).ts {
+			frames++
+		}
+	}
+	tick := d.clockRate() / 1000
+	if tick == 0 {
+		tick = 1
+	}
+	last := slot(k - 1).ts
+	f := 0
+	prev := slot(0).ts
+	for j := 0; j < k; j++ {
+		s := slot(j)
+		if j > 0 && s.ts != prev {
+			f++
+		}
+		prev = s.ts
+		s.ts = last - uint32(frames-1-f)*tick
+	}
+	d.lastOutTS = last
+}
+
+// run is the writer goroutine: it drains the queue into the sink.
+func (d *DownTrack) run() {
+	defer d.wg.Done()
+	var batch [writeBatch]dtSlot
+	hdr := rtp.Header{Version: 2}
+	var pace *time.Timer
+	var paceNext int64
+	interval := int64(0)
+	if d.replayRate > 0 {
+		interval = int64(time.Second) / int64(d.replayRate)
+	}
+	for {
+		d.mu.Lock()
+		k := 0
+		avail := d.n - d.replayHold
+		for k < len(batch) && k < avail {
+			batch[k] = d.ring[d.head]
+			d.ring[d.head] = dtSlot{}
+			d.head++
+			if d.head == len(d.ring) {
+				d.head = 0
+			}
+			d.n--
+			if batch[k].replay {
+				d.replayQueued--
+			}
+			k++
+		}
+		d.mu.Unlock()
+		if k == 0 {
+			select {
+			case <-d.wake:
+				continue
+			case <-d.done:
+				if pace != nil {
+					pace.Stop()
+				}
+				return
+			}
+		}
+		for j := 0; j < k; j++ {
+			s := &batch[j]
+			if s.replay && interval > 0 {
+				now := nanotime()
+				if floor := now - replayBurst*interval; paceNext < floor {
+					paceNext = floor
+				}
+				if wait := paceNext - now; wait > 0 {
+					if pace == nil {
+						pace = time.NewTimer(time.Duration(wait))
+					} else {
+						pace.Reset(time.Duration(wait))
+					}
+					select {
+					case <-pace.C:
+					case <-d.done:
+						pace.Stop()
+						for ; j < k; j++ {
+							putBuf(batch[j].buf)
+							batch[j] = dtSlot{}
+						}
+						return
+					}
+				}
+				paceNext += interval
+			}
+			hdr.Marker, hdr.SequenceNumber, hdr.Timestamp = s.marker, s.sn, s.ts
+			payload := *s.buf
+			if _, err := d.sink.WriteRTP(&hdr, payload); err == nil {
+				d.packets.Add(1)
+				d.bytes.Add(uint64(len(payload)))
+			}
+			putBuf(s.buf)
+			*s = dtSlot{}
+		}
+	}
+}
+
+// Stats returns the DownTrack's counters.
+func (d *DownTrack) Stats() WriterStats {
+	return WriterStats{Packets: d.packets.Load(), Bytes: d.bytes.Load(), Dropped: d.dropped.Load()}
+}
+
+// Close stops the writer goroutine and waits for it. Idempotent.
+func (d *DownTrack) Close() error {
+	if d.closed.Swap(true) {
+		return nil
+	}
+	close(d.done)
+	d.wg.Wait()
+	d.mu.Lock()
+	d.stopped = true
+	for i := range d.ring {
+		if d.ring[i].buf != nil {
+			putBuf(d.ring[i].buf)
+		}
+		d.ring[i] = dtSlot{}
+	}
+	d.n, d.replayHold, d.replayQueued = 0, 0, 0
+	d.mu.Unlock()
+	return nil
+}
+
+// queued is the number of packets waiting in the queue.
+func (d *DownTrack) queued() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.n
+}

@@ -1,0 +1,177 @@
+package sfu
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/pion/rtp"
+	"github.com/stretchr/testify/require"
+)
+
+func publishOne(t *testing.T, info TrackInfo) (*Track, *fakePub) {
+	h := newTestHub(t, Config{NoGOPCache: true}, Deps{})
+	pub := &fakePub{ID: "pub"}
+	p, err := h.Publish(context.Background(), "live/test", pub, []TrackInfo{info})
+	require.NoError(t, err)
+	return p.Track(info.ID), pub
+}
+
+func TestDownTrackSlowVideo(t *testing.T) {
+	tr, pub := publishOne(t, videoInfo)
+	sink := &recSink{block: make(chan struct{})}
+	dt := NewDownTrack(tr, sink, DownTrackOptions{QueuePackets: 64})
+	defer dt.Close()
+	remove := tr.AddWriter(dt)
+	defer remove()
+
+	g := &h264Gen{ssrc: 1, sn: 1000, ts: 0}
+	start := time.Now()
+	writeAll(t, tr, g.keyframe())
+	for range 500 {
+		writeAll(t, tr, g.delta())
+	}
+	took := time.Since(start)
+	t.Logf("504 packets into a blocked subscriber took %v", took)
+	require.Less(t, took, time.Second, "the publisher never waits for a slow subscriber")
+	st := dt.Stats()
+	require.Positive(t, st.Dropped)
+	require.Positive(t, pub.keyframeCalls.Load(), "a drop asks for a keyframe")
+
+	close(sink.block) // the subscriber catches up
+	require.Eventually(t, func() bool { return dt.queued() == 0 && sink.count() > 0 }, 2*time.Second, time.Millisecond)
+	prefix := sink.count()
+	writeAll(t, tr, g.delta()) // still waiting for a keyframe: dropped
+	writeAll(t, tr, g.keyframe())
+	for range 3 {
+		writeAll(t, tr, g.delta())
+	}
+	require.Eventually(t, func() bool { return sink.count() == prefix+7 }, 2*time.Second, time.Millisecond)
+	v := sink.get()
+	requireContinuous(t, v)
+	require.Equal(t, stapSPSPPS, v[prefix].Payload, "video resumes on a keyframe")
+	require.Equal(t, uint64(504+1-prefix), dt.Stats().Dropped, "every packet not sent is counted")
+	require.Equal(t, uint64(prefix+7), dt.Stats().Packets)
+	t.Logf("queued+in flight %d, dropped %d", prefix, dt.Stats().Dropped)
+}
+
+func TestDownTrackSlowAudio(t *testing.T) {
+	tr, pub := publishOne(t, audioInfo)
+	sink := &recSink{block: make(chan struct{})}
+	dt := NewDownTrack(tr, sink, DownTrackOptions{QueuePackets: 16})
+	defer dt.Close()
+	defer tr.AddWriter(dt)()
+	g := &h264Gen{ssrc: 9, sn: 10}
+	for range 100 {
+		require.NoError(t, tr.WriteRTP(g.pkt([]byte{1, 2, 3}, false)))
+		g.ts += 960
+	}
+	close(sink.block)
+	require.Eventually(t, func() bool { return dt.queued() == 0 && sink.count() > 0 }, 2*time.Second, time.Millisecond)
+	prefix := sink.count()
+	for range 10 {
+		require.NoError(t, tr.WriteRTP(g.pkt([]byte{4, 5, 6}, false)))
+		g.ts += 960
+	}
+	require.Eventually(t, func() bool { return sink.count() == prefix+10 }, 2*time.Second, time.Millisecond)
+	v := sink.get()
+	requireContinuous(t, v)
+	require.Equal(t, []byte{4, 5, 6}, v[prefix].Payload, "audio just drops: the next packet goes out")
+	require.Equal(t, uint64(100-prefix), dt.Stats().Dropped)
+	require.Zero(t, pub.keyframeCalls.Load())
+}
+
+func TestDownTrackRewrite(t *testing.T) {
+	type in struct {
+		ssrc    uint32
+		sn      uint16
+		ts      uint32
+		payload []byte
+		sleep   time.Duration
+	}
+	type out struct {
+		sn uint16
+		ts uint32
+	}
+	p := []byte{0xfc}
+	for _, c := range []struct {
+		name string
+		in   []in
+		want []out
+	}{
+		{"passthrough", []in{{1, 10, 100, p, 0}, {1, 11, 1060, p, 0}}, []out{{10, 100}, {11, 1060}}},
+		{"upstream gap kept", []in{{1, 10, 100, p, 0}, {1, 13, 3000, p, 0}}, []out{{10, 100}, {13, 3000}}},
+		{"padding hidden", []in{{1, 10, 100, p, 0}, {1, 11, 100, nil, 0}, {1, 12, 100, nil, 0}, {1, 13, 1060, p, 0}},
+			[]out{{10, 100}, {11, 1060}}},
+		{"duplicate dropped", []in{{1, 10, 100, p, 0}, {1, 10, 100, p, 0}, {1, 11, 1060, p, 0}}, []out{{10, 100}, {11, 1060}}},
+		{"reordered within epoch", []in{{1, 10, 100, p, 0}, {1, 12, 2000, p, 0}, {1, 11, 1060, p, 0}},
+			[]out{{10, 100}, {12, 2000}, {11, 1060}}},
+		{"wrap", []in{{1, 65535, 4294967000, p, 0}, {1, 0, 400, p, 0}}, []out{{65535, 4294967000}, {0, 400}}},
+		{"source change", []in{{1, 10, 100, p, 0}, {2, 5000, 777, p, 20 * time.Millisecond}, {2, 5001, 1737, p, 0}},
+			[]out{{10, 100}, {11, 100 + 960}, {12, 100 + 960 + 960}}}, // 20ms at 48 kHz = 960 ticks
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			sink := &recSink{}
+			dt := NewDownTrack(nil, sink, DownTrackOptions{})
+			defer dt.Close()
+			for _, x := range c.in {
+				time.Sleep(x.sleep)
+				require.NoError(t, dt.WriteRTP(&rtp.Packet{Header: rtp.Header{SSRC: x.ssrc, SequenceNumber: x.sn, Timestamp: x.ts}, Payload: x.payload}))
+			}
+			require.Eventually(t, func() bool { return sink.count() == len(c.want) }, time.Second, time.Millisecond)
+			got := sink.get()
+			for i, w := range c.want {
+				require.Equal(t, w.sn, got[i].SN, "packet %d", i)
+				if c.name == "source change" && i > 0 {
+					// wall-clock based: allow scheduling slack
+					require.InDelta(t, float64(w.ts), float64(got[i].TS), 48*15, "packet %d", i)
+					continue
+				}
+				require.Equal(t, w.ts, got[i].TS, "packet %d", i)
+			}
+		})
+	}
+}
+
+func TestDownTrackClose(t *testing.T) {
+	dt := NewDownTrack(nil, &recSink{}, DownTrackOptions{})
+	require.NoError(t, dt.Close())
+	require.NoError(t, dt.Close())
+	require.ErrorIs(t, dt.WriteRTP(&rtp.Packet{Payload: []byte{1}}), ErrClosed)
+
+	// Close while the sink is blocked returns once the sink returns, and frees the queue.
+	sink := &recSink{block: make(chan struct{})}
+	dt = NewDownTrack(nil, sink, DownTrackOptions{})
+	for i := range 50 {
+		require.NoError(t, dt.WriteRTP(&rtp.Packet{Header: rtp.Header{SequenceNumber: uint16(i)}, Payload: []byte{1}}))
+	}
+	time.AfterFunc(20*time.Millisecond, func() { close(sink.block) })
+	require.NoError(t, dt.Close())
+	require.Zero(t, dt.queued())
+}
+
+func TestDownTrackReplayPacing(t *testing.T) {
+	h := newTestHub(t, Config{}, Deps{})
+	p, err := h.Publish(context.Background(), "live/test", &fakePub{ID: "a"}, []TrackInfo{videoInfo})
+	require.NoError(t, err)
+	tr := p.Track("video")
+	g := &h264Gen{ssrc: 1}
+	writeAll(t, tr, g.keyframe())
+	for range 100 { // 3.4 s: within the 5 s cap
+		writeAll(t, tr, g.delta())
+	}
+	sink := &recSink{}
+	dt := NewDownTrack(tr, sink, DownTrackOptions{ReplayRate: 500})
+	defer dt.Close()
+	start := time.Now()
+	defer tr.AddWriter(dt)()
+	require.Eventually(t, func() bool { return sink.count() == 104 }, 3*time.Second, time.Millisecond, "got %d", sink.count())
+	took := time.Since(start)
+	t.Logf("104 replayed packets at 500/s (burst %d) took %v", replayBurst, took)
+	require.GreaterOrEqual(t, took, 100*time.Millisecond, "the replay is paced")
+	v := sink.get()
+	requireContinuous(t, v)
+	for i := 4; i < len(v); i++ {
+		require.Equal(t, v[i-1].TS+90, v[i].TS)
+	}
+}

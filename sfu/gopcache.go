@@ -1,0 +1,77 @@
+package sfu
+
+import "github.com/pion/rtp"
+
+// gopPacket is one cached packet: the header fields a replay needs and a pooled payload copy.
+type gopPacket struct {
+	sn     uint16
+	ts     uint32
+	marker bool
+	buf    *[]byte
+}
+
+// gopCache keeps the packets of a video track since its last keyframe, so a new writer starts at
+// once. It belongs to a Track and is guarded by Track.writeMu.
+type gopCache struct {
+	codec     codecID
+	maxTicks  uint32 // duration cap in clock ticks
+	maxBytes  int
+	pkts      []gopPacket // reused across GOPs
+	bytes     int
+	ssrc      uint32
+	haveSSRC  bool
+	active    bool   // pkts hold a GOP that starts with a keyframe
+	keyTS     uint32 // the RTP timestamp of that keyframe
+	overflows uint64 // GOPs dropped for exceeding a cap (for tests and stats)
+}
+
+func newGOPCache(codec codecID, clockRate uint32, cfg *Config) *gopCache {
+	ticks := uint64(cfg.GOPCacheMaxDuration.Seconds() * float64(clockRate))
+	if ticks > 1<<31-1 {
+		ticks = 1<<31 - 1
+	}
+	return &gopCache{codec: codec, maxTicks: uint32(ticks), maxBytes: cfg.GOPCacheMaxBytes}
+}
+
+// push records p (copying its payload). A keyframe packet with a new timestamp starts a new GOP;
+// packets of the same timestamp (SPS/PPS, then the IDR's fragments) stay together.
+func (g *gopCache) push(p *rtp.Packet) {
+	if !g.haveSSRC || p.SSRC != g.ssrc {
+		g.reset()
+		g.ssrc, g.haveSSRC = p.SSRC, true
+	}
+	if len(p.Payload) == 0 {
+		return // padding: nothing to replay
+	}
+	if isKeyframe(g.codec, p.Payload) && (!g.active || p.Timestamp != g.keyTS) {
+		g.reset()
+		g.active, g.keyTS = true, p.Timestamp
+	}
+	if !g.active {
+		return
+	}
+	if d := int32(p.Timestamp - g.keyTS); d > int32(g.maxTicks) || g.bytes+len(p.Payload) > g.maxBytes {
+		g.overflows++
+		g.reset() // too long: nothing until the next keyframe
+		return
+	}
+	g.pkts = append(g.pkts, gopPacket{sn: p.SequenceNumber, ts: p.Timestamp, marker: p.Marker, buf: getBuf(p.Payload)})
+	g.bytes += len(p.Payload)
+}
+
+// reset empties the cache, returning its buffers to the pool (the packet slice keeps its capacity).
+func (g *gopCache) reset() {
+	for i := range g.pkts {
+		putBuf(g.pkts[i].buf)
+		g.pkts[i] = gopPacket{}
+	}
+	g.pkts = g.pkts[:0]
+	g.bytes = 0
+	g.active = false
+}
+
+// forget resets the cache and the source it follows (a new publication).
+func (g *gopCache) forget() {
+	g.reset()
+	g.haveSSRC = false
+}

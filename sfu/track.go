@@ -1,0 +1,291 @@
+package sfu
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"github.com/pion/rtp"
+)
+
+// Track is one RTP track of a stream. It outlives a publisher reconnect within the grace period.
+type Track struct {
+	key        string // the stream's key
+	info       atomic.Pointer[TrackInfo]
+	codec      codecID
+	video      bool
+	kfInterval int64 // ns between forwarded keyframe requests
+
+	lastKF  atomic.Int64                // nanotime of the last forwarded keyframe request
+	pub     atomic.Pointer[Publication] // the live publication, nil during grace
+	gen     atomic.Uint32               // bumped when a new publication takes the track (a source change)
+	packets atomic.Uint64
+	bytes   atomic.Uint64
+	arrival atomic.Int64 // nanotime of the packet being fanned out (DownTracks read it)
+	details atomic.Pointer[Details]
+
+	// writeMu serializes WriteRTP (GOP cache and fan-out) with changes of the writer list, so a new
+	// writer gets the cached GOP and then every live packet, none missed or repeated, and a removed
+	// writer gets nothing after its remove returns.
+	writeMu   sync.Mutex
+	gop       *gopCache  // guarded by writeMu; nil for audio or with Config.NoGOPCache
+	replayPkt rtp.Packet // guarded by writeMu: reused to hand cached packets out
+
+	writers atomic.Pointer[[]writerEntry] // copy-on-write; replaced under mu and writeMu
+
+	mu         sync.Mutex // guards the fields below; taken before writeMu
+	nextID     uint64
+	demand     []*demandFunc
+	demandBusy bool // a goroutine is delivering OnDemand callbacks
+}
+
+type writerEntry struct {
+	id uint64
+	w  TrackWriter
+}
+
+type demandFunc struct {
+	f        func(active bool)
+	reported bool
+}
+
+// ReplayWriter is implemented by TrackWriters that want to know which packets come from the GOP cache
+// (DownTrack does: it compresses their timestamps so the replay ends at live, and paces them). When a
+// writer is added to a track with a cached GOP, the track calls BeginReplay, then WriteRTP for each
+// cached packet (starting with a keyframe), then EndReplay, then WriteRTP for each live packet. The
+// calls are made with the track's lock held: they must not block nor call back into the track (except
+// RequestKeyframe).
+type ReplayWriter interface {
+	TrackWriter
+	BeginReplay()
+	EndReplay()
+}
+
+func newTrack(key string, info TrackInfo, cfg *Config) *Track {
+	t := &Track{key: key, codec: codecOf(info.Codec.MimeType), video: info.Kind == KindVideo,
+		kfInterval: int64(cfg.KeyframeInterval)}
+	t.info.Store(&info)
+	empty := []writerEntry{}
+	t.writers.Store(&empty)
+	if t.video && !cfg.NoGOPCache {
+		clock := info.Codec.ClockRate
+		if clock == 0 {
+			clock = 90000
+		}
+		t.gop = newGOPCache(t.codec, clock, cfg)
+	}
+	return t
+}
+
+// Info returns the track's ID, kind and codec.
+func (t *Track) Info() TrackInfo { return *t.info.Load() }
+
+// ID, Kind and Codec are shorthands for Info's fields.
+func (t *Track) ID() string   { return t.info.Load().ID }
+func (t *Track) Kind() Kind   { return t.info.Load().Kind }
+func (t *Track) Codec() Codec { return t.info.Load().Codec }
+
+// StreamKey is the key of the track's stream.
+func (t *Track) StreamKey() string { return t.key }
+
+// WriteRTP is called by the publisher's adapter, from one goroutine, for each packet. It updates the
+// GOP cache and fans the packet out to every writer. It allocates nothing and never blocks; p is not
+// kept after it returns.
+//
+// Writer errors are ignored (a closed writer is removed by its owner). After Publication.Close the
+// adapter must stop writing: the track may already belong to a new publication.
+func (t *Track) WriteRTP(p *rtp.Packet) error {
+	t.packets.Add(1)
+	t.bytes.Add(uint64(len(p.Payload)))
+	t.writeMu.Lock()
+	t.arrival.Store(nanotime())
+	if t.gop != nil {
+		t.gop.push(p)
+	}
+	ws := *t.writers.Load()
+	for i := range ws {
+		_ = ws[i].w.WriteRTP(p)
+	}
+	t.writeMu.Unlock()
+	return nil
+}
+
+// RequestKeyframe forwards a keyframe request to the publisher, rate-limited by Config.KeyframeInterval.
+func (t *Track) RequestKeyframe() {
+	now := nanotime()
+	last := t.lastKF.Load()
+	if last != 0 && now-last < t.kfInterval {
+		return
+	}
+	if !t.lastKF.CompareAndSwap(last, now) {
+		return // another caller just forwarded one
+	}
+	if p := t.pub.Load(); p != nil && !p.closed.Load() {
+		p.pub.RequestKeyframe(t.ID())
+	}
+}
+
+// AddWriter attaches a writer directly (Stream.Subscribe does this for each track a subscriber takes).
+// The writer first gets the cached GOP, then live packets. remove is idempotent; once it returns, the
+// writer gets no more packets. Neither may be called from within a writer's WriteRTP.
+func (t *Track) AddWriter(w TrackWriter) (remove func()) {
+	t.mu.Lock()
+	t.nextID++
+	id := t.nextID
+	t.writeMu.Lock()
+	t.replayLocked(w)
+	old := *t.writers.Load()
+	ws := make([]writerEntry, len(old), len(old)+1)
+	copy(ws, old)
+	ws = append(ws, writerEntry{id: id, w: w})
+	t.writers.Store(&ws)
+	t.writeMu.Unlock()
+	t.mu.Unlock()
+	t.notifyDemand()
+
+	var removed atomic.Bool
+	return func() {
+		if removed.Swap(true) {
+			return
+		}
+		t.removeWriter(id)
+	}
+}
+
+// replayLocked hands the cached GOP to w. t.writeMu must be held.
+func (t *Track) replayLocked(w TrackWriter) {
+	g := t.gop
+	if g == nil || !g.active || len(g.pkts) == 0 {
+		return
+	}
+	rw, _ := w.(ReplayWriter)
+	if rw != nil {
+		rw.BeginReplay()
+	}
+	p := &t.replayPkt
+	for i := range g.pkts {
+		c := &g.pkts[i]
+		p.Header = rtp.Header{Version: 2, Marker: c.marker, SequenceNumber: c.sn, Timestamp: c.ts, SSRC: g.ssrc}
+		p.Payload = *c.buf
+		_ = w.WriteRTP(p)
+	}
+	p.Payload = nil
+	if rw != nil {
+		rw.EndReplay()
+	}
+}
+
+func (t *Track) removeWriter(id uint64) {
+	t.mu.Lock()
+	old := *t.writers.Load()
+	ws := make([]writerEntry, 0, len(old))
+	for _, e := range old {
+		if e.id != id {
+			ws = append(ws, e)
+		}
+	}
+	t.writeMu.Lock()
+	t.writers.Store(&ws)
+	t.writeMu.Unlock()
+	t.mu.Unlock()
+	t.notifyDemand()
+}
+
+// OnDemand registers f, called with true when the track gets its first writer and false when its last
+// writer leaves (lazy transcoders and depacketizers start and stop on it). Never called with a lock held.
+//
+// If the track already has writers, f is called with true at once. Calls are made in order, one at a
+// time per track. Callbacks belong to the current publication: they are dropped when it closes.
+func (t *Track) OnDemand(f func(active bool)) {
+	if f == nil {
+		return
+	}
+	t.mu.Lock()
+	t.demand = append(t.demand, &demandFunc{f: f})
+	t.mu.Unlock()
+	t.notifyDemand()
+}
+
+// clearDemand drops the OnDemand callbacks (the publication that registered them ended).
+func (t *Track) clearDemand() {
+	t.mu.Lock()
+	t.demand = nil
+	t.mu.Unlock()
+}
+
+// notifyDemand brings every callback up to date with the writer count, outside the lock. One caller at a
+// time delivers; a caller that finds delivery under way leaves the change to it.
+func (t *Track) notifyDemand() {
+	t.mu.Lock()
+	if t.demandBusy {
+		t.mu.Unlock()
+		return
+	}
+	t.demandBusy = true
+	for {
+		active := len(*t.writers.Load()) > 0
+		var next *demandFunc
+		for _, d := range t.demand {
+			if d.reported != active {
+				next = d
+				break
+			}
+		}
+		if next == nil {
+			t.demandBusy = false
+			t.mu.Unlock()
+			return
+		}
+		next.reported = active
+		t.mu.Unlock()
+		next.f(active)
+		t.mu.Lock()
+	}
+}
+
+// Writers is the number of writers attached.
+func (t *Track) Writers() int { return len(*t.writers.Load()) }
+
+// SetDetails records what the adapter learned of the track (profile, size, sample rate...).
+func (t *Track) SetDetails(d Details) { t.details.Store(&d) }
+
+// Details returns the last SetDetails value.
+func (t *Track) Details() Details {
+	if d := t.details.Load(); d != nil {
+		return *d
+	}
+	return Details{}
+}
+
+// TrackStats are a track's ingest counters.
+type TrackStats struct {
+	Packets uint64
+	Bytes   uint64
+}
+
+// Stats returns the track's ingest counters.
+func (t *Track) Stats() TrackStats {
+	return TrackStats{Packets: t.packets.Load(), Bytes: t.bytes.Load()}
+}
+
+// Generation counts the publications that have fed the track (it changes when a new publisher takes
+// the track over after a grace period or a takeover).
+func (t *Track) Generation() uint32 { return t.gen.Load() }
+
+// attach makes p the track's publication (a new source: the GOP cache restarts).
+func (t *Track) attach(p *Publication, info TrackInfo) {
+	t.info.Store(&info)
+	t.writeMu.Lock()
+	t.gen.Add(1)
+	if t.gop != nil {
+		t.gop.forget()
+	}
+	t.writeMu.Unlock()
+	t.lastKF.Store(0)
+	t.pub.Store(p)
+}
+
+// detach clears the track's publication if it is p.
+func (t *Track) detach(p *Publication) {
+	t.pub.CompareAndSwap(p, nil)
+	t.clearDemand()
+}
