@@ -266,6 +266,10 @@ func (b *Browser) NewPage() *BrowserPage {
 
 func (p *BrowserPage) close() { p.cancel() }
 
+// Close closes the tab (its PeerConnections and media go with it). Safe to call twice; the browser's
+// Close closes every tab left open.
+func (p *BrowserPage) Close() { p.cancel() }
+
 func (p *BrowserPage) onEvent(ev any) {
 	var line string
 	switch e := ev.(type) {
