@@ -204,3 +204,6 @@ func (p *H264) sendNALU(n []byte, ts uint32, marker bool) error {
 	}
 	return nil
 }
+
+// ParameterSets returns the SPS and PPS in use (not copies: do not modify).
+func (p *H264) ParameterSets() (sps, pps [][]byte) { return p.sps, p.pps }

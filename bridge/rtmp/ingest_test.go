@@ -1,0 +1,96 @@
+package rtmp
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/estuary-media/estuary/sfu"
+)
+
+// checkVideo depacketizes the subscriber's video, decodes it with ffprobe and checks the 90 kHz clock
+// against wall time. It returns the decoded frames' widths.
+func checkVideo(t *testing.T, sub *testSub) []int {
+	t.Helper()
+	pkts := sub.packets("video")
+	require.NotEmpty(t, pkts, "no video received")
+	widths := ffprobeFrames(t, h264AnnexB(t, pkts))
+	require.NotEmpty(t, widths, "ffprobe decoded no frame")
+
+	// Marker packets close access units: their RTP time against arrival time (the push runs with -re).
+	// Only the middle third counts: x264's lookahead delays the first frames and flushes the last ones
+	// in a burst when ffmpeg ends, and the GOP cache replays the start at once.
+	var markers []*recvPacket
+	for i := range pkts {
+		if pkts[i].pkt.Marker {
+			markers = append(markers, &pkts[i])
+		}
+	}
+	require.Greater(t, len(markers), 30)
+	first, last := markers[len(markers)/3], markers[2*len(markers)/3]
+	wall := last.at.Sub(first.at).Seconds()
+	media := float64(last.pkt.Timestamp-first.pkt.Timestamp) / 90000
+	t.Logf("video: %d packets, %d frames decoded, RTP %.3fs over wall %.3fs (ratio %.3f)", len(pkts), len(widths), media, wall, media/wall)
+	require.Greater(t, wall, 1.0)
+	require.InDelta(t, 1.0, media/wall, 0.10, "90 kHz timestamps must advance at wall-clock rate")
+	return widths
+}
+
+func TestIngestFFmpeg(t *testing.T) {
+	cases := []struct {
+		name      string
+		video     []string
+		audio     bool
+		profile   string
+		bframes   bool
+		wantAudio bool
+	}{
+		{name: "baseline with aac", video: []string{"-profile:v", "baseline", "-g", "50"}, audio: true, profile: "Constrained Baseline", wantAudio: true},
+		{name: "high with b-frames", video: []string{"-profile:v", "high", "-bf", "2", "-g", "50"}, audio: true, profile: "High", bframes: true, wantAudio: true},
+		{name: "video only", video: []string{"-profile:v", "main", "-g", "25"}, profile: "Main", bframes: true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, hub, base := startServer(t, Config{}, sfu.Config{Grace: time.Second}, nil)
+			ff := startFFmpeg(t, pushArgs(base+"/live/test?token=abc", "320x240", 6, c.video, c.audio)...)
+			sub, _ := subscribeWhenLive(t, hub, "live/test", 5*time.Second)
+			require.NoError(t, ff.wait(t, 15*time.Second), ff.stderr.String())
+
+			st := hub.Stream("live/test")
+			require.NotNil(t, st)
+			vt := st.Track("video")
+			require.NotNil(t, vt)
+			require.Equal(t, "video/H264", vt.Codec().MimeType)
+			require.Contains(t, vt.Codec().Fmtp, "packetization-mode=1;profile-level-id=")
+			d := vt.Details()
+			require.Equal(t, 320, d.Width)
+			require.Equal(t, 240, d.Height)
+			require.Equal(t, c.profile, d.Profile)
+			require.Equal(t, c.bframes, d.BFrames)
+
+			widths := checkVideo(t, sub)
+			require.Equal(t, 320, widths[0])
+
+			aac := st.Track("aac")
+			if !c.wantAudio {
+				require.Nil(t, aac)
+				return
+			}
+			require.NotNil(t, aac)
+			require.Equal(t, "audio/mpeg4-generic", aac.Codec().MimeType)
+			require.Equal(t, uint32(44100), aac.Codec().ClockRate)
+			require.Contains(t, aac.Codec().Fmtp, "mode=AAC-hbr;sizelength=13;indexlength=3;indexdeltalength=3;config=")
+			require.Nil(t, st.Track("audio"), "no Opus track without Deps.Transcode")
+			ad := aac.Details()
+			require.Equal(t, 44100, ad.SampleRate)
+			require.Equal(t, "LC", ad.Profile)
+			apkts := sub.packets("aac")
+			require.Greater(t, len(apkts), 100)
+			// Continuous AAC timestamps: every step is exactly 1024 samples.
+			for i := 1; i < len(apkts); i++ {
+				require.Equal(t, uint32(1024), apkts[i].pkt.Timestamp-apkts[i-1].pkt.Timestamp, "packet %d", i)
+			}
+		})
+	}
+}

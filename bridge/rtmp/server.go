@@ -1,0 +1,283 @@
+package rtmp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	gortmp "github.com/yutopp/go-rtmp"
+
+	"github.com/estuary-media/estuary/sfu"
+)
+
+// Config configures the RTMP server. The zero value is valid: every field documents its default.
+type Config struct {
+	// ChunkSize is the chunk size of what the server sends (play; used by a later issue). Default 4096.
+	ChunkSize int
+	// MaxMessageSize bounds a message a client may send (rtmp.max_message_size). Default 8 MiB.
+	MaxMessageSize int
+	// MaxChunkStreams bounds the chunk streams a client may open. Default 32.
+	MaxChunkStreams int
+	// NoMediaTimeout closes a publisher that sent no media for this long, and any connection that sent
+	// nothing at all for this long. Default 10s.
+	NoMediaTimeout time.Duration
+	// HeaderWait is how long a publish waits for the second kind of sequence header (audio or video)
+	// once the first arrived, unless onMetaData said that kind is absent. Default 1s.
+	HeaderWait time.Duration
+	// NodeID is this node's ID (for logs and later for play URLs).
+	NodeID string
+	// BFrames is "keep" (default: forward B-frames as they are) or "drop" (drop non-reference B
+	// slices of H.264, webrtc.bframes).
+	BFrames string
+	// Takeover mirrors sfu.takeover: when set, a publish of a live key is not refused up front (the hub
+	// decides).
+	Takeover bool
+}
+
+func (c *Config) norm() {
+	if c.ChunkSize <= 0 {
+		c.ChunkSize = 4096
+	}
+	if c.MaxMessageSize <= 0 {
+		c.MaxMessageSize = 8 << 20
+	}
+	c.MaxMessageSize = min(c.MaxMessageSize, 0xffffff)
+	if c.MaxChunkStreams <= 0 {
+		c.MaxChunkStreams = 32
+	}
+	if c.NoMediaTimeout <= 0 {
+		c.NoMediaTimeout = 10 * time.Second
+	}
+	if c.HeaderWait <= 0 {
+		c.HeaderWait = time.Second
+	}
+	if c.BFrames == "" {
+		c.BFrames = "keep"
+	}
+}
+
+// Deps are the server's collaborators.
+type Deps struct {
+	// Hub receives the publications (required).
+	Hub *sfu.Hub
+	// Logger; nil discards.
+	Logger *slog.Logger
+	// Transcode, when set, is called after a publication with an AAC track starts; it makes the Opus
+	// "audio" track's packets (bridge/audio.AttachOpus) and returns a stop function called when the
+	// publication ends. Nil: no Opus track is declared for AAC streams.
+	Transcode func(pub *sfu.Publication) (stop func())
+}
+
+// Server accepts RTMP connections and publishes their streams into the hub.
+type Server struct {
+	cfg  Config
+	deps Deps
+	log  *slog.Logger
+
+	ctx    context.Context // canceled by Shutdown
+	cancel context.CancelFunc
+
+	mu       sync.Mutex
+	closed   bool                  // guarded by mu
+	servers  []*gortmp.Server      // guarded by mu
+	sessions map[*session]struct{} // guarded by mu
+	wg       sync.WaitGroup        // one per connection
+	conns    atomic.Int64
+}
+
+// New makes a server.
+func New(cfg Config, deps Deps) (*Server, error) {
+	if deps.Hub == nil {
+		return nil, ErrNoHub
+	}
+	if cfg.BFrames != "" && cfg.BFrames != "keep" && cfg.BFrames != "drop" {
+		return nil, fmt.Errorf("rtmp: bframes %q: want keep or drop", cfg.BFrames)
+	}
+	cfg.norm()
+	log := deps.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Server{
+		cfg:      cfg,
+		deps:     deps,
+		log:      log.With("component", "rtmp"),
+		ctx:      ctx,
+		cancel:   cancel,
+		sessions: make(map[*session]struct{}),
+	}, nil
+}
+
+// Serve accepts connections on ln until Shutdown; it then returns ErrServerClosed. It may be called for
+// several listeners.
+func (s *Server) Serve(ln net.Listener) error {
+	gl := &listener{Listener: ln, done: make(chan struct{})}
+	srv := gortmp.NewServer(&gortmp.ServerConfig{OnConnect: s.onConnect})
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		ln.Close()
+		return ErrServerClosed
+	}
+	s.servers = append(s.servers, srv)
+	s.mu.Unlock()
+	s.log.Info("rtmp listening", "addr", ln.Addr().String())
+	err := srv.Serve(gl)
+	if errors.Is(err, gortmp.ErrClosed) {
+		return ErrServerClosed
+	}
+	return fmt.Errorf("rtmp serve: %w", err)
+}
+
+// Shutdown stops accepting, closes every connection (ending their publications) and waits for their
+// goroutines, or for ctx.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closed = true
+	servers := s.servers
+	s.servers = nil
+	sessions := make([]*session, 0, len(s.sessions))
+	for ss := range s.sessions {
+		sessions = append(sessions, ss)
+	}
+	s.mu.Unlock()
+	s.cancel()
+	for _, srv := range servers {
+		_ = srv.Close()
+	}
+	for _, ss := range sessions {
+		ss.closeConn()
+	}
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Connections is the number of open connections.
+func (s *Server) Connections() int { return int(s.conns.Load()) }
+
+// onConnect runs in go-rtmp's connection goroutine, before the handshake.
+func (s *Server) onConnect(nc net.Conn) (io.ReadWriteCloser, *gortmp.ConnConfig) {
+	s.wg.Add(1)
+	s.conns.Add(1)
+	c := &conn{Conn: nc, idle: s.cfg.NoMediaTimeout, guard: newChunkGuard(uint32(s.cfg.MaxMessageSize), s.cfg.MaxChunkStreams)}
+	ss := newSession(s, c)
+	c.onClose = func() {
+		s.mu.Lock()
+		delete(s.sessions, ss)
+		s.mu.Unlock()
+		s.conns.Add(-1)
+		s.wg.Done()
+	}
+	s.mu.Lock()
+	closed := s.closed
+	s.sessions[ss] = struct{}{}
+	s.mu.Unlock()
+	if closed {
+		_ = nc.Close()
+	}
+	return c, &gortmp.ConnConfig{
+		Handler:          ss,
+		ReaderBufferSize: 16 << 10,
+		WriterBufferSize: 16 << 10,
+		ControlState: gortmp.StreamControlStateConfig{
+			MaxChunkStreams:   s.cfg.MaxChunkStreams,
+			MaxMessageSize:    uint32(s.cfg.MaxMessageSize),
+			MaxMessageStreams: 8,
+		},
+		Logger: newLogrus(ss.log),
+	}
+}
+
+// listener retries temporary Accept errors with a backoff (go-rtmp spins on them) and stops when closed.
+type listener struct {
+	net.Listener
+	once sync.Once
+	done chan struct{}
+}
+
+func (l *listener) Accept() (net.Conn, error) {
+	delay := 5 * time.Millisecond
+	for {
+		c, err := l.Listener.Accept()
+		if err == nil {
+			return c, nil
+		}
+		select {
+		case <-l.done:
+			return nil, err
+		default:
+		}
+		if errors.Is(err, net.ErrClosed) {
+			return nil, err
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-l.done:
+			t.Stop()
+			return nil, err
+		case <-t.C:
+		}
+		delay = min(delay*2, time.Second)
+	}
+}
+
+func (l *listener) Close() error {
+	l.once.Do(func() { close(l.done) })
+	return l.Listener.Close()
+}
+
+// conn wraps a client connection: read deadline (idle), write deadline, the chunk guard, and the
+// close notification.
+type conn struct {
+	net.Conn
+	idle     time.Duration
+	guard    *chunkGuard
+	lastArm  time.Time
+	guardErr error
+	onClose  func()
+	once     sync.Once
+}
+
+func (c *conn) Read(b []byte) (int, error) {
+	if c.guardErr != nil {
+		return 0, c.guardErr
+	}
+	now := time.Now()
+	if now.Sub(c.lastArm) > c.idle/10 {
+		c.lastArm = now
+		_ = c.Conn.SetReadDeadline(now.Add(c.idle))
+	}
+	n, err := c.Conn.Read(b)
+	if n > 0 {
+		if gerr := c.guard.feed(b[:n]); gerr != nil {
+			c.guardErr = gerr
+			return 0, gerr
+		}
+	}
+	return n, err
+}
+
+func (c *conn) Write(b []byte) (int, error) {
+	_ = c.Conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	return c.Conn.Write(b)
+}
+
+// Close is called once by go-rtmp when the connection's goroutine ends.
+func (c *conn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(c.onClose)
+	return err
+}
