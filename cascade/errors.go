@@ -1,0 +1,23 @@
+package cascade
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/estuary-media/estuary/sfu"
+)
+
+var (
+	// ErrNotFound: no lease exists for the stream key (nobody publishes it in the cluster). It wraps
+	// sfu.ErrStreamNotFound, so errors.Is(err, sfu.ErrStreamNotFound) holds too.
+	ErrNotFound = fmt.Errorf("cascade: no lease: %w", sfu.ErrStreamNotFound)
+	// ErrInvalidRecord: a stored lease, node record or announcement failed to decode or validate.
+	ErrInvalidRecord = errors.New("cascade: invalid record")
+	// ErrInvalidConfig: the registry configuration is unusable (bad node id, bad Redis URL...).
+	ErrInvalidConfig = errors.New("cascade: invalid config")
+	// ErrLeaseLost: the lease now belongs to another owner (fenced by a takeover, or taken after it
+	// expired); the holder must stop publishing.
+	ErrLeaseLost = errors.New("cascade: lease lost")
+	// ErrClosed: the registry is closed.
+	ErrClosed = errors.New("cascade: registry closed")
+)
