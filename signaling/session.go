@@ -1,0 +1,176 @@
+package signaling
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+
+	"github.com/estuary-media/estuary/sfu"
+)
+
+// session is one WebRTC PeerConnection with its resource (/n/{node}/{kind}/{id}): a publisher (WHIP,
+// SRS publish) or a viewer (WHEP, SRS play).
+type session struct {
+	srv  *Server
+	id   string // resource ID
+	kind string // "whip" or "whep"
+	key  string
+	info sfu.ClientInfo
+	pc   *webrtc.PeerConnection
+	log  *slog.Logger
+
+	negMu sync.Mutex // serializes negotiation (the POST answer, PATCH restarts); guards etag
+	etag  string
+
+	gmu     sync.Mutex     // guards closing against wg.Add
+	closing bool           // guarded by gmu
+	wg      sync.WaitGroup // the session's goroutines (track readers, RTCP readers, PLI writer)
+	stopped atomic.Bool    // teardown started: publishers stop writing into the hub
+	done    chan struct{}  // closed by teardown
+	once    sync.Once
+
+	pub     *sfu.Publication  // whip: set before the answer
+	trackOf map[string]string // whip: mid -> sfu track ID (read-only after the answer)
+	ssrcs   sync.Map          // whip: sfu track ID -> remote SSRC (uint32)
+	kf      chan string       // whip: keyframe requests (track IDs)
+
+	offer    *offer      // whep
+	unsub    func()      // whep: set before the answer
+	outMu    sync.Mutex  // whep: guards outs and answered
+	outs     []*outTrack // whep
+	answered bool        // whep: AddTrack after the answer would need a renegotiation
+}
+
+func (s *Server) newSession(kind, key, remoteAddr string, pc *webrtc.PeerConnection) *session {
+	ss := &session{
+		srv: s, id: newResourceID(), kind: kind, key: key, pc: pc, done: make(chan struct{}),
+		etag: `"` + newResourceID() + `"`,
+		info: sfu.ClientInfo{ID: sfu.NewClientID(), Protocol: "webrtc", RemoteAddr: remoteAddr, Started: time.Now()},
+	}
+	if ss.info.ID == "" {
+		ss.info.ID = ss.id
+	}
+	ss.log = s.log.With("stream", key, "client_id", ss.info.ID, "remote_addr", remoteAddr, "session", kind)
+	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
+		ss.log.Debug("peer connection state", "state", st.String())
+		switch st {
+		case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
+			_ = ss.Close()
+		case webrtc.PeerConnectionStateConnected:
+			ss.log.Info("peer connected")
+		}
+	})
+
+	return ss
+}
+
+// location is the session's resource URL.
+func (ss *session) location() string {
+	return "/n/" + ss.srv.cfg.NodeID + "/" + ss.kind + "/" + ss.id
+}
+
+// Info describes the client for the hub and the API.
+func (ss *session) Info() sfu.ClientInfo { return ss.info }
+
+// Close ends the session in the background (it is called from pion callbacks and by the hub, which
+// must not wait). Idempotent.
+func (ss *session) Close() error {
+	if !ss.srv.spawn(ss.teardown) {
+		// The server is closing: Server.Close tears every registered session down; a session being
+		// created tears itself down when it fails to register.
+		ss.stopped.Store(true)
+	}
+
+	return nil
+}
+
+// goTracked runs f on a goroutine teardown waits for; false once the session is closing.
+func (ss *session) goTracked(f func()) bool {
+	ss.gmu.Lock()
+	defer ss.gmu.Unlock()
+	if ss.closing {
+		return false
+	}
+	ss.wg.Add(1)
+	go func() {
+		defer ss.wg.Done()
+		f()
+	}()
+
+	return true
+}
+
+// enter counts the calling goroutine (a pion callback) as the session's; false once closing.
+func (ss *session) enter() bool {
+	ss.gmu.Lock()
+	defer ss.gmu.Unlock()
+	if ss.closing {
+		return false
+	}
+	ss.wg.Add(1)
+
+	return true
+}
+
+// teardown leaves the hub, closes the PeerConnection and waits for the session's goroutines.
+func (ss *session) teardown() {
+	ss.once.Do(func() {
+		ss.gmu.Lock()
+		ss.closing = true
+		ss.gmu.Unlock()
+		ss.stopped.Store(true)
+		close(ss.done)
+		if ss.pub != nil {
+			ss.pub.Close()
+		}
+		if ss.unsub != nil {
+			ss.unsub()
+		}
+		ss.outMu.Lock()
+		outs := ss.outs
+		ss.outMu.Unlock()
+		for _, o := range outs {
+			o.local.Close() // releases a DownTrack writer waiting for the binding
+			_ = o.down.Close()
+		}
+		if err := ss.pc.Close(); err != nil {
+			ss.log.Debug("peer connection close", "err", err)
+		}
+		ss.wg.Wait()
+		ss.srv.remove(ss)
+		ss.log.Info("session closed", "duration", time.Since(ss.info.Started).Round(time.Millisecond).String())
+	})
+}
+
+// answer creates and sets the local answer and waits for ICE gathering (non-trickle answer), at
+// most Config.GatherTimeout.
+func (ss *session) answer(ctx context.Context) (string, error) {
+	ans, err := ss.pc.CreateAnswer(nil)
+	if err != nil {
+		return "", fmt.Errorf("%w: create answer: %w", ErrNoCodec, err)
+	}
+	gathered := webrtc.GatheringCompletePromise(ss.pc)
+	if err := ss.pc.SetLocalDescription(ans); err != nil {
+		return "", fmt.Errorf("set local description: %w", err)
+	}
+	t := time.NewTimer(ss.srv.cfg.GatherTimeout)
+	defer t.Stop()
+	select {
+	case <-gathered:
+	case <-t.C:
+		ss.log.Warn("ICE gathering timed out; answering with the candidates gathered so far")
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+	ld := ss.pc.LocalDescription()
+	if ld == nil {
+		return "", fmt.Errorf("no local description")
+	}
+
+	return ld.SDP, nil
+}
