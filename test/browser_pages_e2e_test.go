@@ -42,7 +42,21 @@ func startPagesServer(t *testing.T) *pagesServer {
 	}
 	mux.HandleFunc("POST /whip/{app}/{stream}", func(w http.ResponseWriter, r *http.Request) {
 		record(r)
+		if r.PathValue("stream") == "linked" {
+			// A 201 with ICE servers in Link headers but an answer the browser cannot apply.
+			w.Header().Set("Location", "/n/test/whip/abc123")
+			w.Header().Add("Link", `<stun:127.0.0.1:3478>; rel="ice-server"`)
+			w.Header().Add("Link", `<turn:127.0.0.1:3478?transport=udp>; rel="ice-server"; username="1700000000:test"; credential="c2VjcmV0"; credential-type="password"`)
+			w.Header().Set("Content-Type", "application/sdp")
+			w.WriteHeader(http.StatusCreated)
+			_, _ = io.WriteString(w, "v=0\r\nthis is not an answer\r\n")
+			return
+		}
 		http.Error(w, "stream "+r.PathValue("app")+"/"+r.PathValue("stream")+" already has a publisher", http.StatusConflict)
+	})
+	mux.HandleFunc("DELETE /n/test/whip/{id}", func(w http.ResponseWriter, r *http.Request) {
+		record(r)
+		w.WriteHeader(http.StatusOK)
 	})
 	mux.HandleFunc("POST /whep/{app}/{stream}", func(w http.ResponseWriter, r *http.Request) {
 		record(r)
@@ -148,6 +162,27 @@ func TestBrowserPagesStatic(t *testing.T) {
 		shot, err := page.Screenshot("publish-refused")
 		require.NoError(t, err)
 		t.Logf("screenshot %s; message %q", shot, msg)
+	})
+
+	t.Run("publish: Link ICE servers remembered, resource deleted on failure", func(t *testing.T) {
+		require.NoError(t, page.Open(srv.URL+"/publish.html?stream=live/linked&autostart=1"))
+		_, err := page.WaitFor(`window.estuary.state === 'error'`, 15*time.Second)
+		require.NoError(t, err)
+		_, err = page.WaitFor(`true`, time.Second)
+		require.NoError(t, err)
+		var stored string
+		require.NoError(t, page.Eval(`localStorage.getItem('estuary.iceServers:' + location.origin)`, &stored))
+		require.JSONEq(t, `[{"urls":"stun:127.0.0.1:3478"},{"urls":"turn:127.0.0.1:3478?transport=udp","username":"1700000000:test","credential":"c2VjcmV0"}]`, stored)
+		// The next PeerConnection starts with them.
+		var servers string
+		require.NoError(t, page.Eval(`import('./static/js/whip.js').then((m) => JSON.stringify(m.iceServersFor('whep/live/other').map((s) => s.urls)))`, &servers))
+		require.JSONEq(t, `["stun:127.0.0.1:3478","turn:127.0.0.1:3478?transport=udp"]`, servers)
+		var msg string
+		require.NoError(t, page.Eval(`window.estuary.error`, &msg))
+		require.Contains(t, msg, "Could not publish")
+		reqs, _ := srv.seen()
+		require.Contains(t, reqs, "DELETE /n/test/whip/abc123 ", "the WHIP resource is deleted when the answer cannot be applied")
+		require.NoError(t, page.Eval(`localStorage.clear()`, nil))
 	})
 
 	t.Run("play not found", func(t *testing.T) {

@@ -258,9 +258,13 @@ export class Session {
   }
 }
 
+/** The ICE servers a new session to url starts with: the caller's, else those an earlier answer's Link headers gave. */
+export function iceServersFor(url, iceServers) {
+  return iceServers && iceServers.length ? iceServers : cachedIceServers(url);
+}
+
 function newPeerConnection(url, iceServers) {
-  const servers = iceServers && iceServers.length ? iceServers : cachedIceServers(url);
-  return new RTCPeerConnection({ iceServers: servers, bundlePolicy: 'max-bundle' });
+  return new RTCPeerConnection({ iceServers: iceServersFor(url, iceServers), bundlePolicy: 'max-bundle' });
 }
 
 // Sends the offer to a WHIP/WHEP endpoint and applies the answer.
