@@ -19,10 +19,12 @@ web:
 build: web
 	@mkdir -p $(BIN)
 	$(GO) build -trimpath -o $(BIN)/estuary ./cmd/estuary
-	$(GO) build -trimpath -o $(BIN)/estuary-bench ./cmd/estuary-bench
+	@if ls cmd/estuary-bench/*.go >/dev/null 2>&1; then $(GO) build -trimpath -o $(BIN)/estuary-bench ./cmd/estuary-bench; fi
 
+# Starts a standalone node on the defaults (ARGS="-c configs/origin.yaml" picks a config); it prints
+# its URLs and stops cleanly on Ctrl-C or SIGTERM. exec: the signal goes straight to estuary.
 run: deps build
-	./$(BIN)/estuary $(ARGS)
+	exec ./$(BIN)/estuary $(ARGS)
 
 vet:
 	$(GO) vet ./...
@@ -30,7 +32,7 @@ vet:
 
 # Everything, end-to-end tests included. Packages that start servers run one at a time (-p 1).
 test: deps build vet
-	$(GO) test -tags e2e -p 1 -count=1 -timeout $(TEST_TIMEOUT) ./...
+	ESTUARY_BIN=$(CURDIR)/$(BIN)/estuary $(GO) test -tags e2e -p 1 -count=1 -timeout $(TEST_TIMEOUT) ./...
 
 unit:
 	$(GO) test -short -count=1 ./...
@@ -40,7 +42,7 @@ bench: deps build
 	@if [ -f scripts/bench.sh ]; then bash scripts/bench.sh; fi
 
 soak: deps build
-	ESTUARY_SOAK=1 $(GO) test -tags e2e,soak -p 1 -count=1 -timeout 80m ./test/...
+	ESTUARY_BIN=$(CURDIR)/$(BIN)/estuary ESTUARY_SOAK=1 $(GO) test -tags e2e,soak -p 1 -count=1 -timeout 80m ./test/...
 
 # Runs every fuzz target for FUZZTIME each (make fuzz FUZZTIME=1m).
 FUZZTIME ?= 30s
