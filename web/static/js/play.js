@@ -91,7 +91,10 @@ async function start(opts = {}) {
     if (gen !== generation) return;
     const cs = pc.connectionState;
     if (cs === 'connected') state('live', `Playing ${estuary.url}`);
-    else if (cs === 'failed') state('error', 'The media connection failed (ICE). A firewall may block UDP; the server may need TURN.');
+    else if (cs === 'failed') {
+      state('error', 'The media connection failed (ICE), or the server ended the session.');
+      stop();
+    }
     else if (cs === 'disconnected') state('starting', 'Connection interrupted, waiting for it to come back…');
     else if (cs === 'closed') state('stopped', 'The connection was closed.');
   };

@@ -95,7 +95,10 @@ async function start(opts = {}) {
 
 function onConnection(cs, key) {
   if (cs === 'connected') state('live', `Live on ${key}.`);
-  else if (cs === 'failed') state('error', 'The media connection failed (ICE). A firewall may block UDP; the server may need TURN.');
+  else if (cs === 'failed') {
+    state('error', 'The media connection failed (ICE). A firewall may block UDP; the server may need TURN.');
+    stop(); // releases the camera; the error stays on screen
+  }
   else if (cs === 'disconnected') state('starting', 'Connection interrupted, waiting for it to come back…');
   else if (cs === 'connecting' || cs === 'new') state('starting', 'Connecting media…');
 }
