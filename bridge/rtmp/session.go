@@ -72,14 +72,32 @@ func (ss *session) RequestKeyframe(string) {}
 // OnServe keeps the connection so refusals can carry our own onStatus text.
 func (ss *session) OnServe(c *gortmp.Conn) { ss.rc = c }
 
-// OnConnect records the app (without any ?query).
+// OnConnect records the app (without any ?query) and raises our chunk size to Config.ChunkSize, so
+// every reply (our onStatus texts included) goes out as one chunk, in order.
 func (ss *session) OnConnect(_ uint32, cmd *message.NetConnectionConnect) error {
+	if err := ss.setChunkSize(uint32(ss.srv.cfg.ChunkSize)); err != nil {
+		return err
+	}
 	ss.app = stripQuery(cmd.Command.App)
 	if ss.app == "" {
 		ss.app = appFromTCURL(cmd.Command.TCURL)
 	}
 	ss.log.Debug("rtmp connect", "app", ss.app, "tc_url", redactQuery(cmd.Command.TCURL), "flash_ver", cmd.Command.FlashVer)
 	return nil
+}
+
+// setChunkSize switches our outgoing chunk size. It runs before the first reply of the connection, when
+// go-rtmp's writer is idle; the 4-byte SetChunkSize message is one chunk whatever the size.
+func (ss *session) setChunkSize(size uint32) error {
+	if ss.rc == nil || size <= 128 {
+		return nil
+	}
+	if err := ss.rc.GetChunkStreamer().SelfState().SetChunkSize(size); err != nil {
+		return fmt.Errorf("rtmp chunk size: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(ss.srv.ctx, 5*time.Second)
+	defer cancel()
+	return ss.rc.Write(ctx, 2, 0, &gortmp.ChunkMessage{StreamID: 0, Message: &message.SetChunkSize{ChunkSize: size}})
 }
 
 // stripQuery drops "?..." from an app or stream name.

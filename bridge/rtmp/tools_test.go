@@ -102,6 +102,25 @@ func pushArgs(url string, size string, secs float64, videoOpts []string, audio b
 	return append(args, "-f", "flv", url)
 }
 
+// probeCount decodes a raw stream of the given ffmpeg format and returns its frame count; no errors.
+func probeCount(t *testing.T, format string, data []byte) int {
+	t.Helper()
+	path, err := exec.LookPath("ffprobe")
+	require.NoError(t, err, "ffprobe is required (scripts/deps.sh)")
+	file := t.TempDir() + "/stream." + format
+	require.NoError(t, writeFile(file, data))
+	var out, stderr bytes.Buffer
+	cmd := exec.Command(path, "-v", "error", "-f", format, "-count_frames", "-select_streams", "v:0",
+		"-show_entries", "stream=nb_read_frames", "-of", "csv=p=0", file)
+	cmd.Stdout, cmd.Stderr = &out, &stderr
+	require.NoError(t, cmd.Run(), stderr.String())
+	require.Empty(t, strings.TrimSpace(stderr.String()), "ffprobe reported decoding errors")
+	var n int
+	_, err = fmt.Sscan(strings.TrimSpace(out.String()), &n)
+	require.NoError(t, err)
+	return n
+}
+
 // ffprobeFrames decodes an Annex-B H.264 file and returns its frames' widths; stderr must stay empty.
 func ffprobeFrames(t *testing.T, annexB []byte) (widths []int) {
 	t.Helper()

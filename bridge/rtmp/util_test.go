@@ -1,6 +1,7 @@
 package rtmp
 
 import (
+	"errors"
 	"log/slog"
 	"os"
 	"testing"
@@ -24,3 +25,5 @@ func testLogger(t *testing.T) *slog.Logger {
 	}
 	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: lvl}))
 }
+
+func errorsAs(err error, target any) bool { return errors.As(err, target) }
