@@ -15,7 +15,7 @@ import (
 )
 
 // testRedis is a redis-server process started by a test on 127.0.0.1 and a free port, stopped by PID in
-// t.Cleanup. Restart keeps the port (and, with --save '', loses the data, like a crashed Redis).
+// t.Cleanup. Restart keeps the port (and, with --save ”, loses the data, like a crashed Redis).
 type testRedis struct {
 	t    *testing.T
 	Addr string
