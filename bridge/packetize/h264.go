@@ -94,8 +94,12 @@ func (p *H264) buildSTAP() {
 
 // skip reports whether a NAL unit is not sent as it is.
 func (p *H264) skip(n []byte) bool {
-	switch n[0] & 0x1f {
-	case h264AUD, h264Filler, h264SPS, h264PPS:
+	switch t := n[0] & 0x1f; {
+	case t == h264AUD, t == h264Filler, t == h264SPS, t == h264PPS:
+		return true
+	case t == 0 || t >= h264STAPA:
+		// Unspecified and RTP-only types (24-31) are not valid in a bitstream; as single NAL unit
+		// packets they would be misread as aggregation or fragmentation packets.
 		return true
 	}
 	return p.DropDisposableB && codec.AVCDisposableB(n)

@@ -60,6 +60,10 @@ func h265Skip(n []byte) bool {
 	case codec.H265NALAUD, codec.H265NALFiller, codec.H265NALVPS, codec.H265NALSPS, codec.H265NALPPS:
 		return true
 	}
+	// Types 48-63 are RTP-only (AP, FU, PACI) or unspecified: not valid in a bitstream.
+	if codec.H265NALType(n) >= codec.H265NALAggregation {
+		return true
+	}
 	return false
 }
 
