@@ -182,3 +182,21 @@ func TestEveryFileHasAContentType(t *testing.T) {
 		require.NotEmpty(t, ContentType(p), "no content type for %s: add its extension to contentTypes", p)
 	}
 }
+
+// TestVendorPrecedence: a library built by scripts/web.sh wins over its committed stand-in, and the
+// stand-in is served when the build did not run.
+func TestVendorPrecedence(t *testing.T) {
+	h := Handler()
+	for _, name := range []string{"hls.min.js", "mpegts.js"} {
+		t.Run(name, func(t *testing.T) {
+			rec := get(t, h, http.MethodGet, "/static/vendor/"+name, nil)
+			require.Equal(t, http.StatusOK, rec.Code)
+			if _, err := fs.Stat(FS(), "vendor/"+name); err == nil {
+				require.NotContains(t, rec.Body.String(), "estuaryVendorMissing")
+				require.Greater(t, rec.Body.Len(), 100_000, "the real library")
+			} else {
+				require.Contains(t, rec.Body.String(), "estuaryVendorMissing")
+			}
+		})
+	}
+}
