@@ -41,6 +41,8 @@ type app struct {
 	urls   []urlLine
 	// pageURLs are paths of pages worth printing (set by the web wiring).
 	pageURLs []urlLine
+	// lateURLs add the adapters' banner lines after the HTTP ones.
+	lateURLs []func()
 
 	wg     sync.WaitGroup
 	failed chan error
@@ -65,7 +67,6 @@ func newApp(cfg Config, log *slog.Logger) (*app, error) {
 		GOPCacheMaxDuration: cfg.SFU.GOPCacheMaxDuration,
 		GOPCacheMaxBytes:    cfg.SFU.GOPCacheMaxBytes,
 	}, sfu.Deps{Logger: log})
-	a.closers = append(a.closers, a.hub.Close)
 	a.files = &fileRoutes{}
 	a.pages = http.HandlerFunc(a.serveIndex)
 
@@ -79,10 +80,13 @@ func newApp(cfg Config, log *slog.Logger) (*app, error) {
 	// Each adapter wires itself in its own file (wire*.go); they run in this order.
 	for _, wire := range wirings {
 		if err := wire(a); err != nil {
-			a.runClosers()
+			a.closers = append(a.closers, a.hub.Close)
+			a.shutdown()
 			return nil, err
 		}
 	}
+	// The hub closes after the adapters (they end their own clients first).
+	a.closers = append(a.closers, a.hub.Close)
 
 	a.mux.HandleFunc("GET /healthz", a.handleHealth)
 	a.mux.HandleFunc("GET /readyz", a.handleReady)
@@ -97,6 +101,8 @@ func newApp(cfg Config, log *slog.Logger) (*app, error) {
 // register HTTP routes, file suffixes, URLs, services, closers and readiness checks on a.
 var wirings = []func(a *app) error{
 	wireWeb,
+	wireRTMP,
+	wireWebRTC,
 }
 
 // start opens the HTTP listeners (the adapters opened theirs when wired) and serves.
@@ -105,18 +111,24 @@ func (a *app) start() error {
 	if err := a.serveHTTP("http", a.cfg.HTTP.Listen, h); err != nil {
 		return err
 	}
-	a.addURL("API", a.httpURL(a.cfg.HTTP.Listen, "/api/v1/streams"))
 	if a.cfg.HTTP.SRSAPIListen != "" {
 		if err := a.serveHTTP("srs_api", a.cfg.HTTP.SRSAPIListen, h); err != nil {
 			return err
 		}
-		a.addURL("SRS API", a.httpURL(a.cfg.HTTP.SRSAPIListen, "/api/v1/streams"))
 	}
-	a.addURL("health", a.httpURL(a.cfg.HTTP.Listen, "/healthz"))
+	// Banner: publish/play URLs first, then pages, API and health.
+	for _, f := range a.lateURLs {
+		f()
+	}
 	a.addURL("pages", a.httpURL(a.cfg.HTTP.Listen, "/"))
 	for _, p := range a.pageURLs {
 		a.addURL(p.what, a.httpURL(a.cfg.HTTP.Listen, p.url))
 	}
+	a.addURL("API", a.httpURL(a.cfg.HTTP.Listen, "/api/v1/streams"))
+	if a.cfg.HTTP.SRSAPIListen != "" {
+		a.addURL("SRS API", a.httpURL(a.cfg.HTTP.SRSAPIListen, "/api/v1/streams"))
+	}
+	a.addURL("health", a.httpURL(a.cfg.HTTP.Listen, "/healthz"))
 	a.log.Info("started", "role", a.cfg.Role, "node_id", a.cfg.NodeID, "version", version)
 	return nil
 }

@@ -104,7 +104,7 @@ func (s *ICEServer) UnmarshalYAML(n *yaml.Node) error {
 type WebRTCConfig struct {
 	ListenIP         string        `yaml:"listen_ip"`         // "" = all interfaces
 	UDPPort          int           `yaml:"udp_port"`          // ICE UDP mux port (8000)
-	TCPPort          int           `yaml:"tcp_port"`          // ICE-TCP port (8000)
+	TCPPort          int           `yaml:"tcp_port"`          // ICE-TCP port (8000); 0 = ICE-TCP off
 	PublicIPs        []string      `yaml:"public_ips"`        // candidates to advertise (all interfaces)
 	ICEServers       []ICEServer   `yaml:"ice_servers"`       // handed to clients (WHIP/WHEP Link headers)
 	NACK             bool          `yaml:"nack"`              // on

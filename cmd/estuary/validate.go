@@ -46,8 +46,10 @@ func (c *Config) Validate() error {
 	if c.WebRTC.ListenIP != "" && net.ParseIP(c.WebRTC.ListenIP) == nil {
 		v.bad("webrtc.listen_ip", "%q is not an IP address", c.WebRTC.ListenIP)
 	}
-	v.port("webrtc.udp_port", c.WebRTC.UDPPort)
-	v.port("webrtc.tcp_port", c.WebRTC.TCPPort)
+	if c.WebRTC.UDPPort < 1 || c.WebRTC.UDPPort > 65535 {
+		v.bad("webrtc.udp_port", "%d is outside 1..65535", c.WebRTC.UDPPort)
+	}
+	v.port("webrtc.tcp_port", c.WebRTC.TCPPort) // 0 turns ICE-TCP off
 	for i, ip := range c.WebRTC.PublicIPs {
 		if net.ParseIP(ip) == nil {
 			v.bad(fmt.Sprintf("webrtc.public_ips[%d]", i), "%q is not an IP address", ip)
