@@ -72,7 +72,10 @@ func newAACDecoder(asc []byte, conf AudioConfig) (*aacDecoder, error) {
 	}
 	check, err := aacpcm.NewDecoder(&d.feed, aacpcm.WithRawStream(asc))
 	if err != nil {
-		return nil, mapDecodeErr(err)
+		if errors.Is(err, aacpcm.ErrUnsupported) {
+			return nil, fmt.Errorf("%w: %w", ErrUnsupported, err)
+		}
+		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	if info := check.Info(); info.Channels != conf.Channels || info.SampleRate != conf.SampleRate {
 		return nil, fmt.Errorf("%w: decoder reports %d Hz %d channels, config %d Hz %d", ErrInvalidConfig,
