@@ -272,4 +272,3 @@ func (r *run) writeOpus(frame []byte, ts uint32) {
 	r.pkt.SequenceNumber++
 	r.pkt.Payload = nil
 }
-

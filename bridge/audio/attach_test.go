@@ -21,7 +21,7 @@ type testPub struct{}
 func (testPub) Info() sfu.ClientInfo {
 	return sfu.ClientInfo{ID: "pub", Protocol: "test", Started: time.Now()}
 }
-func (testPub) Close() error            { return nil }
+func (testPub) Close() error           { return nil }
 func (testPub) RequestKeyframe(string) {}
 
 // opusSub subscribes to "audio" only and keeps copies of what it gets.
