@@ -1,6 +1,8 @@
 package sfu
 
 import (
+	"context"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,6 +23,11 @@ type DownTrackOptions struct {
 	// ReplayRate paces the packets replayed from the GOP cache, in packets per second, so a viewer's
 	// socket buffers take them (default 2000; negative: no pacing). Live packets queue behind the replay.
 	ReplayRate int
+	// Logger, when set, gets a periodic warning while the DownTrack drops packets (at most one per
+	// DropLogInterval, from the writer goroutine, never from the packet path).
+	Logger *slog.Logger
+	// DropLogInterval spaces the drop warnings (default 10s).
+	DropLogInterval time.Duration
 }
 
 const (
@@ -38,7 +45,7 @@ type dtSlot struct {
 	ts     uint32
 	marker bool
 	replay bool
-	buf    *[]byte
+	buf    *pktBuf // one reference held by the slot
 }
 
 // DownTrack is a TrackWriter with its own bounded queue and writer goroutine, for subscribers with I/O
@@ -58,6 +65,8 @@ type DownTrack struct {
 	codec      codecID
 	limit      int // queue bound
 	replayRate int
+	log        *slog.Logger
+	logEvery   int64
 
 	closed  atomic.Bool
 	wake    chan struct{} // cap 1: the queue has packets
@@ -69,6 +78,7 @@ type DownTrack struct {
 
 	mu      sync.Mutex // guards the queue and the rewrite state below
 	stopped bool
+	idle    bool // the writer goroutine waits for a wake-up
 	ring    []dtSlot
 	head    int // index of the oldest slot
 	n       int // slots queued
@@ -117,6 +127,10 @@ func NewDownTrack(t *Track, sink PacketSink, opts DownTrackOptions) *DownTrack {
 	if d.replayRate == 0 {
 		d.replayRate = defaultReplayRate
 	}
+	d.log, d.logEvery = opts.Logger, int64(opts.DropLogInterval)
+	if d.logEvery <= 0 {
+		d.logEvery = int64(10 * time.Second)
+	}
 	d.ring = make([]dtSlot, min(initialQueue, d.limit))
 	d.waitKF = d.video
 	d.wg.Add(1)
@@ -129,18 +143,29 @@ func (d *DownTrack) WriteRTP(p *rtp.Packet) error {
 	if d.closed.Load() {
 		return ErrClosed
 	}
+	return d.writeShared(p, nil)
+}
+
+// writeShared is WriteRTP with the payload already copied into pb (nil: copy it if kept).
+func (d *DownTrack) writeShared(p *rtp.Packet, pb *pktBuf) error {
+	if d.closed.Load() {
+		return ErrClosed
+	}
 	d.mu.Lock()
 	if d.stopped {
 		d.mu.Unlock()
 		return ErrClosed
 	}
-	wantKF := d.pushLocked(p)
-	signal := d.n > d.replayHold
+	wantKF := d.pushLocked(p, pb)
+	wake := d.idle && d.n > d.replayHold
+	if wake {
+		d.idle = false
+	}
 	d.mu.Unlock()
 	if wantKF && d.track != nil {
 		d.track.RequestKeyframe()
 	}
-	if signal {
+	if wake {
 		select {
 		case d.wake <- struct{}{}:
 		default:
@@ -161,7 +186,7 @@ func (d *DownTrack) now() int64 {
 
 // pushLocked applies the drop and rewrite rules to p and queues it. It reports whether a keyframe
 // should be requested. d.mu must be held.
-func (d *DownTrack) pushLocked(p *rtp.Packet) (wantKF bool) {
+func (d *DownTrack) pushLocked(p *rtp.Packet, pb *pktBuf) (wantKF bool) {
 	var gen uint32
 	if d.track != nil {
 		gen = d.track.gen.Load()
@@ -189,7 +214,7 @@ func (d *DownTrack) pushLocked(p *rtp.Packet) (wantKF bool) {
 				d.dropped.Add(1)
 				return wantKF
 			}
-			d.enqueueLocked(sn-d.snOffset, p.Timestamp-d.tsOffset, p.Marker, p.Payload)
+			d.enqueueLocked(sn-d.snOffset, p.Timestamp-d.tsOffset, p.Marker, p.Payload, pb)
 			return wantKF
 		}
 	}
@@ -240,7 +265,7 @@ func (d *DownTrack) pushLocked(p *rtp.Packet) (wantKF bool) {
 		d.tsRebase = false
 	}
 	out, ots := sn-d.snOffset, p.Timestamp-d.tsOffset
-	d.enqueueLocked(out, ots, p.Marker, p.Payload)
+	d.enqueueLocked(out, ots, p.Marker, p.Payload, pb)
 	d.lastOutSN, d.lastOutTS, d.lastOutWall, d.haveOut = out, ots, now, true
 	return wantKF
 }
@@ -262,8 +287,9 @@ func (d *DownTrack) full() bool {
 	return d.n >= d.limit+d.replayQueued
 }
 
-// enqueueLocked appends a slot, growing the ring if needed. d.mu must be held.
-func (d *DownTrack) enqueueLocked(sn uint16, ts uint32, marker bool, payload []byte) {
+// enqueueLocked appends a slot, growing the ring if needed. It takes a reference to pb, or copies
+// payload when pb is nil. d.mu must be held.
+func (d *DownTrack) enqueueLocked(sn uint16, ts uint32, marker bool, payload []byte, pb *pktBuf) {
 	if d.n == len(d.ring) {
 		d.growLocked()
 	}
@@ -271,7 +297,14 @@ func (d *DownTrack) enqueueLocked(sn uint16, ts uint32, marker bool, payload []b
 	if i >= len(d.ring) {
 		i -= len(d.ring)
 	}
-	d.ring[i] = dtSlot{sn: sn, ts: ts, marker: marker, replay: d.replaying, buf: getBuf(payload)}
+	if pb != nil {
+		pb.retain()
+	} else if d.track != nil {
+		pb = d.track.bufs.get(payload)
+	} else {
+		pb = looseBufs.get(payload)
+	}
+	d.ring[i] = dtSlot{sn: sn, ts: ts, marker: marker, replay: d.replaying, buf: pb}
 	d.n++
 	if d.replaying {
 		d.replayHold++
@@ -319,9 +352,12 @@ func (d *DownTrack) EndReplay() {
 	d.compressReplayLocked()
 	d.replaying = false
 	d.replayHold = 0
-	signal := d.n > 0
+	wake := d.idle && d.n > 0
+	if wake {
+		d.idle = false
+	}
 	d.mu.Unlock()
-	if signal {
+	if wake {
 		select {
 		case d.wake <- struct{}{}:
 		default:
@@ -368,6 +404,8 @@ func (d *DownTrack) run() {
 	hdr := rtp.Header{Version: 2}
 	var pace *time.Timer
 	var paceNext int64
+	lastLog := nanotime() - d.logEvery // the first drops are reported at once
+	var loggedDrops uint64
 	interval := int64(0)
 	if d.replayRate > 0 {
 		interval = int64(time.Second) / int64(d.replayRate)
@@ -389,7 +427,18 @@ func (d *DownTrack) run() {
 			}
 			k++
 		}
+		if k == 0 {
+			d.idle = true // the next packet wakes us
+		}
 		d.mu.Unlock()
+		if d.log != nil {
+			if now := nanotime(); now-lastLog >= d.logEvery {
+				if dropped := d.dropped.Load(); dropped != loggedDrops {
+					d.logDrops(dropped - loggedDrops)
+					loggedDrops, lastLog = dropped, now
+				}
+			}
+		}
 		if k == 0 {
 			select {
 			case <-d.wake:
@@ -397,6 +446,9 @@ func (d *DownTrack) run() {
 			case <-d.done:
 				if pace != nil {
 					pace.Stop()
+				}
+				if dropped := d.dropped.Load(); d.log != nil && dropped != loggedDrops {
+					d.logDrops(dropped - loggedDrops)
 				}
 				return
 			}
@@ -419,7 +471,7 @@ func (d *DownTrack) run() {
 					case <-d.done:
 						pace.Stop()
 						for ; j < k; j++ {
-							putBuf(batch[j].buf)
+							batch[j].buf.release()
 							batch[j] = dtSlot{}
 						}
 						return
@@ -427,16 +479,29 @@ func (d *DownTrack) run() {
 				}
 				paceNext += interval
 			}
-			hdr.Marker, hdr.SequenceNumber, hdr.Timestamp = s.marker, s.sn, s.ts
-			payload := *s.buf
+			// Reset what a sink's interceptors may have set on the reused header (keeping capacity).
+			hdr = rtp.Header{Version: 2, Marker: s.marker, SequenceNumber: s.sn, Timestamp: s.ts,
+				CSRC: hdr.CSRC[:0], Extensions: hdr.Extensions[:0]}
+			payload := s.buf.b
 			if _, err := d.sink.WriteRTP(&hdr, payload); err == nil {
 				d.packets.Add(1)
 				d.bytes.Add(uint64(len(payload)))
 			}
-			putBuf(s.buf)
+			s.buf.release()
 			*s = dtSlot{}
 		}
 	}
+}
+
+// logDrops warns about packets dropped since the last warning (writer goroutine, rate-limited).
+func (d *DownTrack) logDrops(n uint64) {
+	var stream, track string
+	if d.track != nil {
+		stream, track = d.track.key, d.track.ID()
+	}
+	d.log.LogAttrs(context.Background(), slog.LevelWarn, "subscriber too slow: packets dropped",
+		slog.String("stream", stream), slog.String("track_id", track), slog.Uint64("dropped", n),
+		slog.Uint64("dropped_total", d.dropped.Load()))
 }
 
 // Stats returns the DownTrack's counters.
@@ -455,7 +520,7 @@ func (d *DownTrack) Close() error {
 	d.stopped = true
 	for i := range d.ring {
 		if d.ring[i].buf != nil {
-			putBuf(d.ring[i].buf)
+			d.ring[i].buf.release()
 		}
 		d.ring[i] = dtSlot{}
 	}

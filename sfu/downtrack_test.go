@@ -1,7 +1,11 @@
 package sfu
 
 import (
+	"bytes"
 	"context"
+	"log/slog"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -174,4 +178,44 @@ func TestDownTrackReplayPacing(t *testing.T) {
 	for i := 4; i < len(v); i++ {
 		require.Equal(t, v[i-1].TS+90, v[i].TS)
 	}
+}
+
+// syncBuf is a goroutine-safe log destination.
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestDownTrackDropLog(t *testing.T) {
+	tr, _ := publishOne(t, audioInfo)
+	var logs syncBuf
+	sink := &recSink{block: make(chan struct{})}
+	dt := NewDownTrack(tr, sink, DownTrackOptions{QueuePackets: 4, DropLogInterval: time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	defer dt.Close()
+	defer tr.AddWriter(dt)()
+	g := &h264Gen{ssrc: 9}
+	for range 50 {
+		require.NoError(t, tr.WriteRTP(g.pkt([]byte{1}, false)))
+	}
+	close(sink.block)
+	require.NoError(t, tr.WriteRTP(g.pkt([]byte{1}, false))) // wakes the writer after its backlog
+	defer func() { t.Logf("stats %+v sent %d log %q", dt.Stats(), sink.count(), logs.String()) }()
+	require.Eventually(t, func() bool { return strings.Contains(logs.String(), "packets dropped") }, 2*time.Second, time.Millisecond)
+	out := logs.String()
+	require.Contains(t, out, "stream=live/test")
+	require.Contains(t, out, "track_id=audio")
+	t.Logf("%s", out)
 }

@@ -7,7 +7,7 @@ type gopPacket struct {
 	sn     uint16
 	ts     uint32
 	marker bool
-	buf    *[]byte
+	buf    *pktBuf // one reference held by the cache
 }
 
 // gopCache keeps the packets of a video track since its last keyframe, so a new writer starts at
@@ -33,14 +33,14 @@ func newGOPCache(codec codecID, clockRate uint32, cfg *Config) *gopCache {
 	return &gopCache{codec: codec, maxTicks: uint32(ticks), maxBytes: cfg.GOPCacheMaxBytes}
 }
 
-// push records p (copying its payload). A keyframe packet with a new timestamp starts a new GOP;
+// push records p, whose payload is in pb (the cache takes its own reference). A keyframe packet with a new timestamp starts a new GOP;
 // packets of the same timestamp (SPS/PPS, then the IDR's fragments) stay together.
-func (g *gopCache) push(p *rtp.Packet) {
+func (g *gopCache) push(p *rtp.Packet, pb *pktBuf) {
 	if !g.haveSSRC || p.SSRC != g.ssrc {
 		g.reset()
 		g.ssrc, g.haveSSRC = p.SSRC, true
 	}
-	if len(p.Payload) == 0 {
+	if pb == nil {
 		return // padding: nothing to replay
 	}
 	if isKeyframe(g.codec, p.Payload) && (!g.active || p.Timestamp != g.keyTS) {
@@ -55,14 +55,15 @@ func (g *gopCache) push(p *rtp.Packet) {
 		g.reset() // too long: nothing until the next keyframe
 		return
 	}
-	g.pkts = append(g.pkts, gopPacket{sn: p.SequenceNumber, ts: p.Timestamp, marker: p.Marker, buf: getBuf(p.Payload)})
+	pb.retain()
+	g.pkts = append(g.pkts, gopPacket{sn: p.SequenceNumber, ts: p.Timestamp, marker: p.Marker, buf: pb})
 	g.bytes += len(p.Payload)
 }
 
-// reset empties the cache, returning its buffers to the pool (the packet slice keeps its capacity).
+// reset empties the cache, releasing its buffers (the packet slice keeps its capacity).
 func (g *gopCache) reset() {
 	for i := range g.pkts {
-		putBuf(g.pkts[i].buf)
+		g.pkts[i].buf.release()
 		g.pkts[i] = gopPacket{}
 	}
 	g.pkts = g.pkts[:0]

@@ -373,11 +373,15 @@ func (h *Hub) subscribe(key string, sub Subscriber) (func(), error) {
 	}
 	h.mu.Lock()
 	if sb.gone.Load() { // the stream ended (or the hub closed) while we joined
+		err := ErrStreamNotFound
+		if h.closed {
+			err = ErrClosed
+		}
 		h.mu.Unlock()
 		for _, r := range removes {
 			r()
 		}
-		return nil, fmt.Errorf("subscribe %s: %w", key, ErrStreamNotFound)
+		return nil, fmt.Errorf("subscribe %s: %w", key, err)
 	}
 	sb.joined, sb.removes = true, removes
 	h.mu.Unlock()

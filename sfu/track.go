@@ -30,7 +30,8 @@ type Track struct {
 	gop       *gopCache  // guarded by writeMu; nil for audio or with Config.NoGOPCache
 	replayPkt rtp.Packet // guarded by writeMu: reused to hand cached packets out
 
-	writers atomic.Pointer[[]writerEntry] // copy-on-write; replaced under mu and writeMu
+	writers atomic.Pointer[writerList] // copy-on-write; replaced under mu and writeMu
+	bufs    bufList                    // payload buffers shared by the GOP cache and DownTracks
 
 	mu         sync.Mutex // guards the fields below; taken before writeMu
 	nextID     uint64
@@ -41,6 +42,37 @@ type Track struct {
 type writerEntry struct {
 	id uint64
 	w  TrackWriter
+	dt *DownTrack // w itself when it is a DownTrack: it shares the track's payload copy
+}
+
+// writerList is an immutable snapshot of a track's writers.
+type writerList struct {
+	entries    []writerEntry
+	downTracks int // entries with dt set
+}
+
+func (l *writerList) with(e writerEntry) *writerList {
+	n := &writerList{entries: make([]writerEntry, len(l.entries), len(l.entries)+1), downTracks: l.downTracks}
+	copy(n.entries, l.entries)
+	n.entries = append(n.entries, e)
+	if e.dt != nil {
+		n.downTracks++
+	}
+	return n
+}
+
+func (l *writerList) without(id uint64) *writerList {
+	n := &writerList{entries: make([]writerEntry, 0, len(l.entries))}
+	for _, e := range l.entries {
+		if e.id == id {
+			continue
+		}
+		n.entries = append(n.entries, e)
+		if e.dt != nil {
+			n.downTracks++
+		}
+	}
+	return n
 }
 
 type demandFunc struct {
@@ -64,8 +96,7 @@ func newTrack(key string, info TrackInfo, cfg *Config) *Track {
 	t := &Track{key: key, codec: codecOf(info.Codec.MimeType), video: info.Kind == KindVideo,
 		kfInterval: int64(cfg.KeyframeInterval)}
 	t.info.Store(&info)
-	empty := []writerEntry{}
-	t.writers.Store(&empty)
+	t.writers.Store(&writerList{})
 	if t.video && !cfg.NoGOPCache {
 		clock := info.Codec.ClockRate
 		if clock == 0 {
@@ -98,12 +129,23 @@ func (t *Track) WriteRTP(p *rtp.Packet) error {
 	t.bytes.Add(uint64(len(p.Payload)))
 	t.writeMu.Lock()
 	t.arrival.Store(nanotime())
-	if t.gop != nil {
-		t.gop.push(p)
+	ws := t.writers.Load()
+	var pb *pktBuf // one copy of the payload, shared by the GOP cache and the DownTracks
+	if len(p.Payload) > 0 && (t.gop != nil || ws.downTracks > 0) {
+		pb = t.bufs.get(p.Payload)
 	}
-	ws := *t.writers.Load()
-	for i := range ws {
-		_ = ws[i].w.WriteRTP(p)
+	if t.gop != nil {
+		t.gop.push(p, pb)
+	}
+	for i := range ws.entries {
+		if dt := ws.entries[i].dt; dt != nil {
+			dt.writeShared(p, pb)
+		} else {
+			_ = ws.entries[i].w.WriteRTP(p)
+		}
+	}
+	if pb != nil {
+		pb.release()
 	}
 	t.writeMu.Unlock()
 	return nil
@@ -131,13 +173,11 @@ func (t *Track) AddWriter(w TrackWriter) (remove func()) {
 	t.mu.Lock()
 	t.nextID++
 	id := t.nextID
+	e := writerEntry{id: id, w: w}
+	e.dt, _ = w.(*DownTrack)
 	t.writeMu.Lock()
-	t.replayLocked(w)
-	old := *t.writers.Load()
-	ws := make([]writerEntry, len(old), len(old)+1)
-	copy(ws, old)
-	ws = append(ws, writerEntry{id: id, w: w})
-	t.writers.Store(&ws)
+	t.replayLocked(e)
+	t.writers.Store(t.writers.Load().with(e))
 	t.writeMu.Unlock()
 	t.mu.Unlock()
 	t.notifyDemand()
@@ -151,13 +191,13 @@ func (t *Track) AddWriter(w TrackWriter) (remove func()) {
 	}
 }
 
-// replayLocked hands the cached GOP to w. t.writeMu must be held.
-func (t *Track) replayLocked(w TrackWriter) {
+// replayLocked hands the cached GOP to a new writer. t.writeMu must be held.
+func (t *Track) replayLocked(e writerEntry) {
 	g := t.gop
 	if g == nil || !g.active || len(g.pkts) == 0 {
 		return
 	}
-	rw, _ := w.(ReplayWriter)
+	rw, _ := e.w.(ReplayWriter)
 	if rw != nil {
 		rw.BeginReplay()
 	}
@@ -165,8 +205,12 @@ func (t *Track) replayLocked(w TrackWriter) {
 	for i := range g.pkts {
 		c := &g.pkts[i]
 		p.Header = rtp.Header{Version: 2, Marker: c.marker, SequenceNumber: c.sn, Timestamp: c.ts, SSRC: g.ssrc}
-		p.Payload = *c.buf
-		_ = w.WriteRTP(p)
+		p.Payload = c.buf.b
+		if e.dt != nil {
+			e.dt.writeShared(p, c.buf)
+		} else {
+			_ = e.w.WriteRTP(p)
+		}
 	}
 	p.Payload = nil
 	if rw != nil {
@@ -176,15 +220,9 @@ func (t *Track) replayLocked(w TrackWriter) {
 
 func (t *Track) removeWriter(id uint64) {
 	t.mu.Lock()
-	old := *t.writers.Load()
-	ws := make([]writerEntry, 0, len(old))
-	for _, e := range old {
-		if e.id != id {
-			ws = append(ws, e)
-		}
-	}
+	ws := t.writers.Load().without(id)
 	t.writeMu.Lock()
-	t.writers.Store(&ws)
+	t.writers.Store(ws)
 	t.writeMu.Unlock()
 	t.mu.Unlock()
 	t.notifyDemand()
@@ -222,7 +260,7 @@ func (t *Track) notifyDemand() {
 	}
 	t.demandBusy = true
 	for {
-		active := len(*t.writers.Load()) > 0
+		active := len(t.writers.Load().entries) > 0
 		var next *demandFunc
 		for _, d := range t.demand {
 			if d.reported != active {
@@ -243,7 +281,7 @@ func (t *Track) notifyDemand() {
 }
 
 // Writers is the number of writers attached.
-func (t *Track) Writers() int { return len(*t.writers.Load()) }
+func (t *Track) Writers() int { return len(t.writers.Load().entries) }
 
 // SetDetails records what the adapter learned of the track (profile, size, sample rate...).
 func (t *Track) SetDetails(d Details) { t.details.Store(&d) }

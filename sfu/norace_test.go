@@ -1,5 +1,0 @@
-//go:build !race
-
-package sfu
-
-const raceEnabled = false
