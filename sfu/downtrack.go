@@ -229,7 +229,7 @@ func (d *DownTrack) pushLocked(p *rtp.Packet, pb *pktBuf) (wantKF bool) {
 				d.dropped.Add(1)
 			}
 			d.rebase = true
-			return wantKF
+			return true // keep asking (the track forwards one request per KeyframeInterval)
 		}
 		d.waitKF, d.overflowWait = false, false
 	}

@@ -161,9 +161,6 @@ func (h *Hub) Publish(ctx context.Context, key string, pub Publisher, tracks []T
 			old = s.pub
 			old.closed.Store(true)
 			s.pub = nil
-			for _, t := range old.tracks {
-				t.detach(old)
-			}
 		}
 	} else {
 		s = &Stream{hub: h, key: key, created: time.Now()}
@@ -174,6 +171,9 @@ func (h *Hub) Publish(ctx context.Context, key string, pub Publisher, tracks []T
 	h.mu.Unlock()
 
 	if old != nil {
+		for _, t := range old.tracks {
+			t.detach(old)
+		}
 		h.release(key)
 		h.log.Info("publisher taken over", "stream", key, "client_id", old.pub.Info().ID)
 		_ = old.pub.Close()
@@ -185,12 +185,12 @@ func (h *Hub) Publish(ctx context.Context, key string, pub Publisher, tracks []T
 	}
 
 	h.mu.Lock()
-	s.claiming = false
 	if err == nil && (h.closed || s.ended) {
 		err = ErrClosed
 		defer h.release(key) // claimed, but the hub closed meanwhile
 	}
 	if err != nil {
+		s.claiming = false
 		ended := !s.ended && h.idleLocked(s)
 		h.mu.Unlock()
 		if ended {
@@ -214,7 +214,24 @@ func (h *Hub) Publish(ctx context.Context, key string, pub Publisher, tracks []T
 			t = newTrack(key, info, &h.cfg)
 		}
 		p.tracks[i] = t
-		t.attach(p, info)
+	}
+	h.mu.Unlock()
+
+	// Attach outside h.mu (it waits for the tracks' fan-out); s.claiming keeps other publishers and
+	// the grace timer away meanwhile.
+	for i, t := range p.tracks {
+		t.attach(p, tracks[i])
+	}
+	h.mu.Lock()
+	s.claiming = false
+	if h.closed || s.ended { // the hub closed while we attached
+		p.closed.Store(true)
+		h.mu.Unlock()
+		for _, t := range p.tracks {
+			t.detach(p)
+		}
+		h.release(key)
+		return nil, fmt.Errorf("publish %s: %w", key, ErrClosed)
 	}
 	s.tracks = append([]*Track(nil), p.tracks...)
 	s.pub = p
@@ -239,11 +256,11 @@ func (h *Hub) unpublish(p *Publication) {
 		return
 	}
 	s.pub = nil
+	ended := !s.ended && h.idleLocked(s)
+	h.mu.Unlock()
 	for _, t := range p.tracks {
 		t.detach(p)
 	}
-	ended := !s.ended && h.idleLocked(s)
-	h.mu.Unlock()
 
 	h.release(s.key)
 	h.log.Info("unpublish", "stream", s.key, "client_id", p.pub.Info().ID, "ended", ended)
@@ -491,9 +508,6 @@ func (h *Hub) Close() {
 			p := s.pub
 			p.closed.Store(true)
 			s.pub = nil
-			for _, t := range p.tracks {
-				t.detach(p)
-			}
 			pubs = append(pubs, p)
 		}
 		subs = append(subs, s.subs)
@@ -506,6 +520,9 @@ func (h *Hub) Close() {
 	h.mu.Unlock()
 
 	for _, p := range pubs {
+		for _, t := range p.tracks {
+			t.detach(p)
+		}
 		h.release(p.stream.key)
 		_ = p.pub.Close()
 		h.emit(EventUnpublish, p.stream.key, p.pub)

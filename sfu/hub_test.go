@@ -481,7 +481,7 @@ func TestOnDemand(t *testing.T) {
 }
 
 func TestRequestKeyframeRateLimit(t *testing.T) {
-	h := newTestHub(t, Config{KeyframeInterval: 100 * time.Millisecond}, Deps{})
+	h := newTestHub(t, Config{KeyframeInterval: 300 * time.Millisecond}, Deps{})
 	var ids []string
 	pub := &fakePub{ID: "a", KeyframeFunc: func(id string) { ids = append(ids, id) }}
 	p, err := h.Publish(context.Background(), "live/test", pub, []TrackInfo{videoInfo})
@@ -491,12 +491,12 @@ func TestRequestKeyframeRateLimit(t *testing.T) {
 		tr.RequestKeyframe()
 	}
 	require.Equal(t, []string{"video"}, ids)
-	time.Sleep(120 * time.Millisecond)
+	time.Sleep(350 * time.Millisecond)
 	tr.RequestKeyframe()
 	tr.RequestKeyframe()
 	require.Len(t, ids, 2)
 	p.Close()
-	time.Sleep(120 * time.Millisecond)
+	time.Sleep(350 * time.Millisecond)
 	tr.RequestKeyframe() // no publisher: nothing to ask
 	require.Len(t, ids, 2)
 }
@@ -512,4 +512,22 @@ func TestDetails(t *testing.T) {
 	require.Equal(t, videoInfo, tr.Info())
 	require.Equal(t, KindVideo, tr.Kind())
 	require.Equal(t, "video/H264", tr.Codec().MimeType)
+}
+
+func TestWriteAfterClose(t *testing.T) {
+	h := newTestHub(t, Config{}, Deps{})
+	p, err := h.Publish(context.Background(), "live/test", &fakePub{ID: "a"}, []TrackInfo{audioInfo})
+	require.NoError(t, err)
+	w := &recWriter{}
+	defer p.Track("audio").AddWriter(w)()
+	g := &h264Gen{ssrc: 1}
+	require.NoError(t, p.Track("audio").WriteRTP(g.pkt([]byte{1}, false)))
+	s := newDTSub("v", DownTrackOptions{})
+	unsub, err := h.Subscribe(context.Background(), "live/test", s) // keeps the stream in grace
+	require.NoError(t, err)
+	defer func() { unsub(); s.closeDTs() }()
+	p.Close()
+	require.ErrorIs(t, p.Track("audio").WriteRTP(g.pkt([]byte{2}, false)), ErrClosed, "a stale publisher's packets are dropped")
+	require.Len(t, w.get(), 1)
+	require.Equal(t, uint64(1), p.Track("audio").Stats().Packets)
 }

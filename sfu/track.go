@@ -77,6 +77,7 @@ func (l *writerList) without(id uint64) *writerList {
 
 type demandFunc struct {
 	f        func(active bool)
+	owner    *Publication // the publication live at registration: the callback ends with it
 	reported bool
 }
 
@@ -122,9 +123,14 @@ func (t *Track) StreamKey() string { return t.key }
 // GOP cache and fans the packet out to every writer. It allocates nothing and never blocks; p is not
 // kept after it returns.
 //
-// Writer errors are ignored (a closed writer is removed by its owner). After Publication.Close the
-// adapter must stop writing: the track may already belong to a new publication.
+// Writer errors are ignored (a closed writer is removed by its owner). While the track has no live
+// publication (its publication closed, the stream is in its grace period) WriteRTP drops p and returns
+// ErrClosed. After Publication.Close the adapter must stop writing: the track may already belong to a
+// new publication.
 func (t *Track) WriteRTP(p *rtp.Packet) error {
+	if t.pub.Load() == nil {
+		return ErrClosed
+	}
 	t.packets.Add(1)
 	t.bytes.Add(uint64(len(p.Payload)))
 	t.writeMu.Lock()
@@ -232,21 +238,28 @@ func (t *Track) removeWriter(id uint64) {
 // writer leaves (lazy transcoders and depacketizers start and stop on it). Never called with a lock held.
 //
 // If the track already has writers, f is called with true at once. Calls are made in order, one at a
-// time per track. Callbacks belong to the current publication: they are dropped when it closes.
+// time per track. Callbacks belong to the publication live when they are registered: they are dropped
+// when it ends (a returning publisher registers its own).
 func (t *Track) OnDemand(f func(active bool)) {
 	if f == nil {
 		return
 	}
 	t.mu.Lock()
-	t.demand = append(t.demand, &demandFunc{f: f})
+	t.demand = append(t.demand, &demandFunc{f: f, owner: t.pub.Load()})
 	t.mu.Unlock()
 	t.notifyDemand()
 }
 
-// clearDemand drops the OnDemand callbacks (the publication that registered them ended).
-func (t *Track) clearDemand() {
+// clearDemand drops the OnDemand callbacks registered during p (which ended).
+func (t *Track) clearDemand(p *Publication) {
 	t.mu.Lock()
-	t.demand = nil
+	kept := t.demand[:0:0]
+	for _, d := range t.demand {
+		if d.owner != p {
+			kept = append(kept, d)
+		}
+	}
+	t.demand = kept
 	t.mu.Unlock()
 }
 
@@ -325,5 +338,5 @@ func (t *Track) attach(p *Publication, info TrackInfo) {
 // detach clears the track's publication if it is p.
 func (t *Track) detach(p *Publication) {
 	t.pub.CompareAndSwap(p, nil)
-	t.clearDemand()
+	t.clearDemand(p)
 }
