@@ -56,8 +56,12 @@ func (m chanMutex) unlock() { <-m }
 
 func newSyncBuffer() *syncBuffer { return &syncBuffer{mu: make(chanMutex, 1)} }
 
-func (s *syncBuffer) Write(p []byte) (int, error) { s.mu.lock(); defer s.mu.unlock(); return s.b.Write(p) }
-func (s *syncBuffer) String() string               { s.mu.lock(); defer s.mu.unlock(); return s.b.String() }
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.lock()
+	defer s.mu.unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.lock(); defer s.mu.unlock(); return s.b.String() }
 
 func waitHTTP(t *testing.T, url string, done <-chan struct{}) {
 	t.Helper()
@@ -145,7 +149,27 @@ func TestAppDefaultsFromEnv(t *testing.T) {
 	require.Equal(t, []string{"*"}, resp.Header.Values("Access-Control-Allow-Origin"))
 	require.Contains(t, resp.Header.Get("Access-Control-Allow-Methods"), "DELETE")
 
+	// Signaling sets its own CORS headers on its routes: still exactly one Allow-Origin.
+	for _, r := range []struct{ method, path, ctype string }{
+		{http.MethodOptions, "/whip/live/test", ""},
+		{http.MethodPost, "/whip/live/test", "text/plain"},
+		{http.MethodPost, "/whep/live/nobody", "application/sdp"},
+	} {
+		req, _ := http.NewRequest(r.method, httpURL+r.path, strings.NewReader("x"))
+		if r.ctype != "" {
+			req.Header.Set("Content-Type", r.ctype)
+		}
+		req.Header.Set("Origin", "http://example.test")
+		req.Header.Set("Access-Control-Request-Method", "POST")
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Equal(t, []string{"*"}, resp.Header.Values("Access-Control-Allow-Origin"), "%s %s", r.method, r.path)
+		t.Logf("%s %s -> %d", r.method, r.path, resp.StatusCode)
+	}
+
 	require.Contains(t, stdout.String(), httpURL+"/api/v1/streams")
+	require.Contains(t, stdout.String(), httpURL+"/whip/live/{stream}")
 
 	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
 	stopAt := time.Now()
@@ -271,4 +295,51 @@ func TestAppTokenPlaceholder(t *testing.T) {
 	require.Error(t, err)
 	require.Equal(t, 2, cmd.ProcessState.ExitCode())
 	require.True(t, strings.Contains(stderr.String(), "not yet available"))
+}
+
+// TestAppOriginWithoutRedis: an origin whose Redis is unreachable is alive (/healthz) but not ready
+// (/readyz 503 naming the registry), and still stops with exit 0.
+func TestAppOriginWithoutRedis(t *testing.T) {
+	dead := harness.FreePort(t, "127.0.0.1") // nothing listens there
+	n := harness.StartNode(t, harness.NodeOptions{Set: map[string]any{
+		"role":              "origin",
+		"cluster.redis":     fmt.Sprintf("redis://127.0.0.1:%d/0", dead),
+		"cluster.advertise": "http://127.0.0.1:1",
+	}})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	code, body, err := n.Get(ctx, "/readyz")
+	require.NoError(t, err)
+	require.Equal(t, 503, code)
+	require.Contains(t, string(body), "registry")
+	code, _, err = n.Get(ctx, "/healthz")
+	require.NoError(t, err)
+	require.Equal(t, 200, code)
+	require.NoError(t, n.Stop())
+}
+
+// TestAppClusterStandalone: /api/v1/cluster of a standalone node lists itself from the in-memory registry.
+func TestAppClusterStandalone(t *testing.T) {
+	n := harness.StartNode(t, harness.NodeOptions{})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	code, body, err := n.Get(ctx, "/api/v1/cluster")
+	require.NoError(t, err)
+	require.Equal(t, 200, code, string(body))
+	var got struct {
+		Code    int    `json:"code"`
+		Server  string `json:"server"`
+		Cluster struct {
+			Role  string `json:"role"`
+			Nodes []struct {
+				NodeID string `json:"node_id"`
+			} `json:"nodes"`
+			Leases []any `json:"leases"`
+		} `json:"cluster"`
+	}
+	require.NoError(t, json.Unmarshal(body, &got), string(body))
+	require.Equal(t, "standalone", got.Cluster.Role)
+	require.Len(t, got.Cluster.Nodes, 1)
+	require.Equal(t, n.NodeID, got.Cluster.Nodes[0].NodeID)
+	require.NotNil(t, got.Cluster.Leases)
 }

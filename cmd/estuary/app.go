@@ -23,6 +23,12 @@ type app struct {
 	log *slog.Logger
 
 	hub   *sfu.Hub
+	// hubDeps are filled by the pre-hub wirings (cluster registry) before the hub is made.
+	hubDeps sfu.Deps
+	// afterHub run after the hub closed (cluster registry: releases leases, node record).
+	afterHub []func()
+	// clusterView answers /api/v1/cluster when set (cluster wiring).
+	clusterView func(ctx context.Context) (any, error)
 	mux   *http.ServeMux
 	files *fileRoutes // GET /{app}/{file}: .flv, .m3u8, ...
 	pages http.Handler
@@ -60,33 +66,40 @@ type urlLine struct{ what, url string }
 
 func newApp(cfg Config, log *slog.Logger) (*app, error) {
 	a := &app{cfg: cfg, log: log, mux: http.NewServeMux(), failed: make(chan error, 8)}
+	a.hubDeps = sfu.Deps{Logger: log}
+	for _, wire := range preHubWirings {
+		if err := wire(a); err != nil {
+			a.runClosers()
+			return nil, err
+		}
+	}
 	a.hub = sfu.NewHub(sfu.Config{
 		Grace:               cfg.SFU.Grace,
 		Takeover:            cfg.SFU.Takeover,
 		NoGOPCache:          !cfg.WebRTC.GOPCache,
 		GOPCacheMaxDuration: cfg.SFU.GOPCacheMaxDuration,
 		GOPCacheMaxBytes:    cfg.SFU.GOPCacheMaxBytes,
-	}, sfu.Deps{Logger: log})
+	}, a.hubDeps)
 	a.files = &fileRoutes{}
 	a.pages = http.HandlerFunc(a.serveIndex)
 
 	a.api = api.New(api.Config{
 		NodeID: cfg.NodeID, Role: cfg.Role, Token: cfg.HTTP.APIToken, Advertise: cfg.Cluster.Advertise,
 		Version: version,
-	}, api.Deps{Hub: a.hub, Logger: log})
+	}, api.Deps{Hub: a.hub, Logger: log, Cluster: a.clusterView})
 	a.finals = append(a.finals, a.api.Close)
 	a.api.Register(a.mux)
 
 	// Each adapter wires itself in its own file (wire*.go); they run in this order.
 	for _, wire := range wirings {
 		if err := wire(a); err != nil {
-			a.closers = append(a.closers, a.hub.Close)
+			a.closers = append(append(a.closers, a.hub.Close), a.afterHub...)
 			a.shutdown()
 			return nil, err
 		}
 	}
-	// The hub closes after the adapters (they end their own clients first).
-	a.closers = append(a.closers, a.hub.Close)
+	// The hub closes after the adapters (they end their own clients first), then what the hub uses.
+	a.closers = append(append(a.closers, a.hub.Close), a.afterHub...)
 
 	a.mux.HandleFunc("GET /healthz", a.handleHealth)
 	a.mux.HandleFunc("GET /readyz", a.handleReady)
@@ -99,6 +112,11 @@ func newApp(cfg Config, log *slog.Logger) (*app, error) {
 
 // wirings are the adapters' set-up functions, one file each (wire_*.go), run in this order: each may
 // register HTTP routes, file suffixes, URLs, services, closers and readiness checks on a.
+var preHubWirings = []func(a *app) error{
+	wireCluster,
+}
+
+// wirings run after the hub exists (see preHubWirings for those the hub needs).
 var wirings = []func(a *app) error{
 	wireWeb,
 	wireRTMP,
