@@ -22,17 +22,17 @@ type app struct {
 	cfg Config
 	log *slog.Logger
 
-	hub   *sfu.Hub
+	hub *sfu.Hub
 	// hubDeps are filled by the pre-hub wirings (cluster registry) before the hub is made.
 	hubDeps sfu.Deps
 	// afterHub run after the hub closed (cluster registry: releases leases, node record).
 	afterHub []func()
 	// clusterView answers /api/v1/cluster when set (cluster wiring).
 	clusterView func(ctx context.Context) (any, error)
-	mux   *http.ServeMux
-	files *fileRoutes // GET /{app}/{file}: .flv, .m3u8, ...
-	pages http.Handler
-	api   *api.API
+	mux         *http.ServeMux
+	files       *fileRoutes // GET /{app}/{file}: .flv, .m3u8, ...
+	pages       http.Handler
+	api         *api.API
 
 	draining atomic.Bool
 	// readiness checks beyond draining (cluster: registry reachable); guarded by nothing: set before start.
