@@ -405,6 +405,7 @@ func (d *DownTrack) run() {
 	var pace *time.Timer
 	var paceNext int64
 	lastLog := nanotime() - d.logEvery // the first drops are reported at once
+	var sentPkts, sentBytes uint64
 	var loggedDrops uint64
 	interval := int64(0)
 	if d.replayRate > 0 {
@@ -484,11 +485,16 @@ func (d *DownTrack) run() {
 				CSRC: hdr.CSRC[:0], Extensions: hdr.Extensions[:0]}
 			payload := s.buf.b
 			if _, err := d.sink.WriteRTP(&hdr, payload); err == nil {
-				d.packets.Add(1)
-				d.bytes.Add(uint64(len(payload)))
+				sentPkts++
+				sentBytes += uint64(len(payload))
 			}
 			s.buf.release()
 			*s = dtSlot{}
+		}
+		if sentPkts > 0 { // counted per batch: fewer atomic operations
+			d.packets.Add(sentPkts)
+			d.bytes.Add(sentBytes)
+			sentPkts, sentBytes = 0, 0
 		}
 	}
 }
