@@ -12,10 +12,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/pion/interceptor"
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media"
@@ -176,6 +178,8 @@ func do(t *testing.T, method, url, ctype string, body []byte, hdr ...string) htt
 // publisher is a pion WHIP client sending the H.264 clip at 30 fps and Opus every 20 ms.
 type publisher struct {
 	pc       *webrtc.PeerConnection
+	plis     atomic.Int32 // PLIs received for the video track
+	rtcpWG   sync.WaitGroup
 	res      httpResult
 	stop     chan struct{}
 	wg       sync.WaitGroup
@@ -214,6 +218,21 @@ func newPublisherPC(t *testing.T, e *env) (*publisher, string) {
 	require.NoError(t, pc.SetLocalDescription(offer))
 	<-gathered
 	p := &publisher{pc: pc, stop: make(chan struct{})}
+	p.rtcpWG.Add(1)
+	go func() {
+		defer p.rtcpWG.Done()
+		for {
+			pkts, _, err := vt.Sender().ReadRTCP()
+			if err != nil {
+				return
+			}
+			for _, pkt := range pkts {
+				if pli, ok := pkt.(*rtcp.PictureLossIndication); ok && pli.MediaSSRC == uint32(vt.Sender().GetParameters().Encodings[0].SSRC) {
+					p.plis.Add(1)
+				}
+			}
+		}
+	}()
 	p.wg.Add(2)
 	go p.sendVideo(video)
 	go p.sendAudio(audio)
@@ -257,6 +276,7 @@ func (p *publisher) close() {
 		close(p.stop)
 		p.wg.Wait()
 		_ = p.pc.Close()
+		p.rtcpWG.Wait()
 	})
 }
 

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 	"github.com/stretchr/testify/require"
 
@@ -27,6 +28,8 @@ func TestWHIPWHEPThreeViewers(t *testing.T) {
 	require.Contains(t, links[1], `username="1700000000:u"`)
 	require.Contains(t, pub.res.body, "a=rtpmap:", "answer SDP")
 	require.Contains(t, pub.res.body, "H264")
+	require.Contains(t, pub.res.body, "tcptype passive", "ICE-TCP candidate")
+	require.Contains(t, pub.res.body, "127.0.0.1")
 	require.NotContains(t, pub.res.body, "VP8", "the publisher's transceiver is restricted to the chosen codec")
 
 	// Let the GOP cache fill a little, so viewers start from the cache, not the live edge.
@@ -47,6 +50,25 @@ func TestWHIPWHEPThreeViewers(t *testing.T) {
 		require.Zero(t, as.gaps, v.gapLogs)
 	}
 	require.Equal(t, 4, e.srv.Sessions())
+
+	// A viewer's PLI reaches the publisher as a PLI on its own video SSRC.
+	var videoSSRC uint32
+	for _, tr := range viewers[0].pc.GetReceivers() {
+		if tr.Track() != nil && tr.Track().Kind() == webrtc.RTPCodecTypeVideo {
+			videoSSRC = uint32(tr.Track().SSRC())
+		}
+	}
+	require.NotZero(t, videoSSRC)
+	time.Sleep(600 * time.Millisecond) // past the hub's keyframe-request rate limit
+	before := pub.plis.Load()
+	time.Sleep(300 * time.Millisecond)
+	require.Equal(t, before, pub.plis.Load(), "no PLI reaches the publisher unasked (else this check proves nothing)")
+	t.Logf("PLIs the publisher got while the viewers joined: %d", before)
+	sent := time.Now()
+	require.NoError(t, viewers[0].pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: videoSSRC}}))
+	require.Eventually(t, func() bool { return pub.plis.Load() > before }, 3*time.Second, 10*time.Millisecond,
+		"the publisher got no PLI")
+	t.Logf("viewer PLI reached the publisher in %v", time.Since(sent))
 	st := e.hub.Stream("live/test")
 	require.NotNil(t, st)
 	require.Len(t, st.Subscribers(), 3)
