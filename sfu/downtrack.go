@@ -412,6 +412,12 @@ func (d *DownTrack) run() {
 		interval = int64(time.Second) / int64(d.replayRate)
 	}
 	for {
+		if d.closed.Load() { // Close frees what is still queued
+			if pace != nil {
+				pace.Stop()
+			}
+			return
+		}
 		d.mu.Lock()
 		k := 0
 		avail := d.n - d.replayHold
@@ -456,6 +462,13 @@ func (d *DownTrack) run() {
 		}
 		for j := 0; j < k; j++ {
 			s := &batch[j]
+			if d.closed.Load() { // closing: free the rest of the batch
+				for ; j < k; j++ {
+					batch[j].buf.release()
+					batch[j] = dtSlot{}
+				}
+				break
+			}
 			if s.replay && interval > 0 {
 				now := nanotime()
 				if floor := now - replayBurst*interval; paceNext < floor {

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -218,4 +219,30 @@ func TestDownTrackDropLog(t *testing.T) {
 	require.Contains(t, out, "stream=live/test")
 	require.Contains(t, out, "track_id=audio")
 	t.Logf("%s", out)
+}
+
+func TestDownTrackCloseDoesNotDrain(t *testing.T) {
+	slow := &slowSink{delay: 5 * time.Millisecond}
+	dt := NewDownTrack(nil, slow, DownTrackOptions{})
+	for i := range 100 {
+		require.NoError(t, dt.WriteRTP(&rtp.Packet{Header: rtp.Header{SequenceNumber: uint16(i)}, Payload: []byte{1}}))
+	}
+	time.Sleep(10 * time.Millisecond)
+	start := time.Now()
+	require.NoError(t, dt.Close())
+	took := time.Since(start)
+	t.Logf("Close with ~100 packets queued behind a 5ms sink took %v (sent %d)", took, slow.n.Load())
+	require.Less(t, took, 100*time.Millisecond, "Close waits for one sink write at most")
+	require.Less(t, slow.n.Load(), int32(100))
+}
+
+type slowSink struct {
+	delay time.Duration
+	n     atomic.Int32
+}
+
+func (s *slowSink) WriteRTP(h *rtp.Header, payload []byte) (int, error) {
+	time.Sleep(s.delay)
+	s.n.Add(1)
+	return len(payload), nil
 }
