@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/pion/interceptor"
+	"github.com/pion/logging"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
@@ -124,15 +125,22 @@ func testLogger(t *testing.T) *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
-func newEnv(t *testing.T, hubCfg sfu.Config) *env {
+func newEnv(t *testing.T, hubCfg sfu.Config) *env { return newEnvWith(t, hubCfg, nil) }
+
+// newEnvWith lets a test adjust the engine's and the server's config.
+func newEnvWith(t *testing.T, hubCfg sfu.Config, adjust func(*rtc.Config, *Config)) *env {
 	t.Helper()
 	port := freePort(t)
 	log := testLogger(t)
-	eng, err := rtc.NewEngine(rtc.Config{ListenIP: "127.0.0.1", UDPPort: port, TCPPort: port,
-		ICEServers: iceServersForTest()}, rtc.Deps{Logger: log})
+	rcfg := rtc.Config{ListenIP: "127.0.0.1", UDPPort: port, TCPPort: port, ICEServers: iceServersForTest()}
+	scfg := Config{NodeID: testNode}
+	if adjust != nil {
+		adjust(&rcfg, &scfg)
+	}
+	eng, err := rtc.NewEngine(rcfg, rtc.Deps{Logger: log})
 	require.NoError(t, err)
 	hub := sfu.NewHub(hubCfg, sfu.Deps{Logger: log})
-	srv, err := New(Config{NodeID: testNode}, Deps{Hub: hub, Engine: eng, Logger: log})
+	srv, err := New(scfg, Deps{Hub: hub, Engine: eng, Logger: log})
 	require.NoError(t, err)
 	mux := http.NewServeMux()
 	srv.Register(mux)
@@ -313,7 +321,10 @@ type viewer struct {
 	gapLogs []string
 }
 
-func newViewerPC(t *testing.T) *webrtc.PeerConnection {
+func newViewerPC(t *testing.T) *webrtc.PeerConnection { return newViewerPCWith(t, nil) }
+
+// newViewerPCWith makes a viewer PeerConnection; mux, when set, is its ICE UDP socket.
+func newViewerPCWith(t *testing.T, mux net.PacketConn) *webrtc.PeerConnection {
 	t.Helper()
 	me := &webrtc.MediaEngine{}
 	require.NoError(t, me.RegisterDefaultCodecs())
@@ -323,6 +334,11 @@ func newViewerPC(t *testing.T) *webrtc.PeerConnection {
 	se.SetIncludeLoopbackCandidate(true)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
+	if mux != nil {
+		lf := logging.NewDefaultLoggerFactory()
+		lf.DefaultLogLevel = logging.LogLevelDisabled
+		se.SetICEUDPMux(webrtc.NewICEUDPMux(lf.NewLogger("test-mux"), mux))
+	}
 	api := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
 	pc, err := api.NewPeerConnection(webrtc.Configuration{})
 	require.NoError(t, err)

@@ -36,6 +36,9 @@ type Config struct {
 	MaxSDP int64
 	// GatherTimeout bounds the wait for ICE gathering before answering. Default 3s.
 	GatherTimeout time.Duration
+	// ConnectTimeout closes a session whose PeerConnection has not connected this long after the
+	// answer (a client that never sets the answer or cannot reach us). Default 20s.
+	ConnectTimeout time.Duration
 	// BindWait is how long a viewer's track waits for DTLS before it starts dropping (so the cached
 	// GOP is not lost while the connection comes up). Default 10s.
 	BindWait time.Duration
@@ -84,6 +87,9 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	}
 	if cfg.GatherTimeout <= 0 {
 		cfg.GatherTimeout = 3 * time.Second
+	}
+	if cfg.ConnectTimeout <= 0 {
+		cfg.ConnectTimeout = 20 * time.Second
 	}
 	if cfg.BindWait <= 0 {
 		cfg.BindWait = 10 * time.Second

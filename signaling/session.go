@@ -33,6 +33,9 @@ type session struct {
 	stopped atomic.Bool    // teardown started: publishers stop writing into the hub
 	done    chan struct{}  // closed by teardown
 	once    sync.Once
+	timer   *time.Timer // connect timeout; set by answer, stopped on connect and by teardown
+	tmu     sync.Mutex  // guards timer
+	conned  atomic.Bool // the PeerConnection connected once
 
 	pub     *sfu.Publication  // whip: set before the answer
 	trackOf map[string]string // whip: mid -> sfu track ID (read-only after the answer)
@@ -62,7 +65,10 @@ func (s *Server) newSession(kind, key, remoteAddr string, pc *webrtc.PeerConnect
 		case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
 			_ = ss.Close()
 		case webrtc.PeerConnectionStateConnected:
-			ss.log.Info("peer connected")
+			if !ss.conned.Swap(true) {
+				ss.stopTimer()
+				ss.log.Info("peer connected", "after", time.Since(ss.info.Started).Round(time.Millisecond).String())
+			}
 		}
 	})
 
@@ -124,6 +130,7 @@ func (ss *session) teardown() {
 		ss.closing = true
 		ss.gmu.Unlock()
 		ss.stopped.Store(true)
+		ss.stopTimer()
 		close(ss.done)
 		if ss.pub != nil {
 			ss.pub.Close()
@@ -145,6 +152,14 @@ func (ss *session) teardown() {
 		ss.srv.remove(ss)
 		ss.log.Info("session closed", "duration", time.Since(ss.info.Started).Round(time.Millisecond).String())
 	})
+}
+
+func (ss *session) stopTimer() {
+	ss.tmu.Lock()
+	if ss.timer != nil {
+		ss.timer.Stop()
+	}
+	ss.tmu.Unlock()
 }
 
 // answer creates and sets the local answer and waits for ICE gathering (non-trickle answer), at
@@ -170,6 +185,18 @@ func (ss *session) answer(ctx context.Context) (string, error) {
 	ld := ss.pc.LocalDescription()
 	if ld == nil {
 		return "", fmt.Errorf("no local description")
+	}
+	if !ss.conned.Load() {
+		ss.tmu.Lock()
+		if ss.timer == nil {
+			ss.timer = time.AfterFunc(ss.srv.cfg.ConnectTimeout, func() {
+				if !ss.conned.Load() {
+					ss.log.Info("peer did not connect in time", "timeout", ss.srv.cfg.ConnectTimeout.String())
+					_ = ss.Close()
+				}
+			})
+		}
+		ss.tmu.Unlock()
 	}
 
 	return ld.SDP, nil
