@@ -116,3 +116,38 @@ func TestGOPCacheOffAndSourceChange(t *testing.T) {
 	p2.Track("video").AddWriter(w)()
 	require.Empty(t, w.get(), "a new SSRC resets the cache")
 }
+
+func TestGOPCacheCodecs(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		mime      string
+		key, next []byte // a keyframe's first packet, and a later packet of the same frame
+		delta     []byte
+	}{
+		{"h265", "video/H265", []byte{32 << 1, 1, 0x0c}, []byte{49 << 1, 1, 0x40 | 19, 1}, []byte{1 << 1, 1, 0xd0}},
+		{"vp8", "video/VP8", []byte{0x10, 0x00, 0x9d}, []byte{0x00, 0x00}, []byte{0x10, 0x01}},
+		{"vp9", "video/VP9", []byte{0x88, 0x01}, []byte{0x84, 0x01}, []byte{0xc8, 0x01}},
+		{"av1", "video/AV1", []byte{0x18, 0x0a}, []byte{0x50, 0x32}, []byte{0x10, 0x32}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			h := newTestHub(t, Config{}, Deps{})
+			info := TrackInfo{ID: "video", Kind: KindVideo, Codec: Codec{MimeType: c.mime, ClockRate: 90000}}
+			p, err := h.Publish(context.Background(), "live/test", &fakePub{ID: "a"}, []TrackInfo{info})
+			require.NoError(t, err)
+			tr := p.Track("video")
+			g := &h264Gen{ssrc: 3}
+			require.NoError(t, tr.WriteRTP(g.pkt(c.delta, true))) // not cached: no keyframe yet
+			g.ts += 3000
+			require.NoError(t, tr.WriteRTP(g.pkt(c.key, false)))
+			require.NoError(t, tr.WriteRTP(g.pkt(c.next, true)))
+			g.ts += 3000
+			require.NoError(t, tr.WriteRTP(g.pkt(c.delta, true)))
+			w := &recWriter{}
+			tr.AddWriter(w)()
+			got := w.get()
+			require.Len(t, got, 3)
+			require.Equal(t, c.key, got[0].Payload)
+			requireContinuous(t, got)
+		})
+	}
+}
