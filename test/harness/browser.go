@@ -487,10 +487,11 @@ func (p *BrowserPage) Stats(pcExpr string) (BrowserStats, error) {
 // BrowserTone is what a WebAudio AnalyserNode heard on a track.
 type BrowserTone struct {
 	FrequencyHz float64 `json:"frequency"` // dominant frequency (parabolic interpolation between FFT bins)
-	LevelDBFS   float64 `json:"levelDb"`   // RMS level, dBFS (-inf as -200 for silence)
+	LevelDBFS   float64 `json:"levelDb"`   // RMS level while sounding (reads with signal), dBFS; -200 for silence
 	PeakDB      float64 `json:"peakDb"`    // level of the dominant bin, dB
 	SampleRate  float64 `json:"sampleRate"`
-	Frames      int     `json:"frames"` // analyser reads that had signal
+	Frames      int     `json:"frames"` // analyser reads (every 100 ms) that had signal
+	Reads       int     `json:"reads"`  // analyser reads in all
 }
 
 // The analyser reads zeros unless the remote stream also plays in a media element (DESIGN.md), so a
@@ -510,15 +511,15 @@ const browserToneJS = `(async (stream, ms) => {
   src.connect(an); an.connect(sink); sink.connect(ctx.destination);
   const bins = new Float32Array(an.frequencyBinCount), power = new Float64Array(an.frequencyBinCount);
   const time = new Float32Array(an.fftSize);
-  let sumSq = 0, n = 0, frames = 0;
+  let sumSq = 0, n = 0, frames = 0, reads = 0;
   const end = performance.now() + ms;
   await new Promise((r) => setTimeout(r, 200));
   while (performance.now() < end) {
     await new Promise((r) => setTimeout(r, 100));
     an.getFloatTimeDomainData(time);
     let sq = 0; for (const v of time) sq += v * v;
-    if (sq > 0) frames++;
-    sumSq += sq; n += time.length;
+    reads++;
+    if (sq > 0) { frames++; sumSq += sq; n += time.length; }
     an.getFloatFrequencyData(bins);
     for (let i = 0; i < bins.length; i++) if (isFinite(bins[i])) power[i] += Math.pow(10, bins[i] / 10);
   }
@@ -532,7 +533,7 @@ const browserToneJS = `(async (stream, ms) => {
     if (d !== 0) f = (best + 0.5 * (a - c) / d) * hz;
   }
   const rms = n ? Math.sqrt(sumSq / n) : 0;
-  const out = { frequency: f, levelDb: rms > 0 ? 20 * Math.log10(rms) : -200, peakDb: power[best] > 0 ? 10 * Math.log10(power[best] / Math.max(frames, 1)) : -200, sampleRate: ctx.sampleRate, frames };
+  const out = { frequency: f, levelDb: rms > 0 ? 20 * Math.log10(rms) : -200, peakDb: power[best] > 0 ? 10 * Math.log10(power[best] / Math.max(frames, 1)) : -200, sampleRate: ctx.sampleRate, frames, reads };
   await ctx.close();
   el.srcObject = null; el.remove();
   return out;

@@ -4,7 +4,7 @@ import { $, setStatus, fmtKbps, queryParams, describeMediaError, describeServerE
 
 const ui = {
   form: $('form'), server: $('server'), stream: $('stream'), codec: $('codec'), size: $('size'),
-  bitrate: $('bitrate'), start: $('start'), stop: $('stop'), preview: $('preview'), status: $('status'),
+  bitrate: $('bitrate'), audio: $('audio'), start: $('start'), stop: $('stop'), preview: $('preview'), status: $('status'),
 };
 
 // window.estuary: state ('idle'|'starting'|'live'|'stopped'|'error'), error (text or null), stats
@@ -30,6 +30,7 @@ if (q.server) ui.server.value = q.server;
 if (q.codec) ui.codec.value = q.codec.toUpperCase();
 if (q.size) ui.size.value = q.size;
 if (q.bitrate) ui.bitrate.value = q.bitrate;
+if (q.audio) ui.audio.value = q.audio;
 
 let timer = null;
 let meter = null;
@@ -50,6 +51,7 @@ async function start(opts = {}) {
   const server = opts.server !== undefined ? opts.server : ui.server.value;
   const [w, h] = (opts.size || ui.size.value).split('x').map(Number);
   const kbps = Number(opts.bitrate || ui.bitrate.value || 0);
+  const raw = (opts.audio || ui.audio.value) === 'raw';
   estuary.error = null;
   if (!validKey(key)) {
     state('error', `The stream key must look like app/stream (letters, digits, _ . -), got "${key}".`);
@@ -64,7 +66,8 @@ async function start(opts = {}) {
   try {
     media = await navigator.mediaDevices.getUserMedia({
       video: { width: { ideal: w }, height: { ideal: h }, frameRate: { ideal: 30 } },
-      audio: { echoCancellation: true, noiseSuppression: true },
+      // Voice processing off (?audio=raw) for music and test tones: noise suppression fades steady tones.
+      audio: raw ? { echoCancellation: false, noiseSuppression: false, autoGainControl: false } : { echoCancellation: true, noiseSuppression: true },
     });
   } catch (e) {
     state('error', describeMediaError(e));
