@@ -143,11 +143,12 @@ func (d *DownTrack) WriteRTP(p *rtp.Packet) error {
 	if d.closed.Load() {
 		return ErrClosed
 	}
-	return d.writeShared(p, nil)
+	return d.writeShared(p, nil, nanotime())
 }
 
-// writeShared is WriteRTP with the payload already copied into pb (nil: copy it if kept).
-func (d *DownTrack) writeShared(p *rtp.Packet, pb *pktBuf) error {
+// writeShared is WriteRTP with the payload already copied into pb (nil: copy it if kept) and the
+// packet's arrival time (nanotime) taken once by the track for all its writers.
+func (d *DownTrack) writeShared(p *rtp.Packet, pb *pktBuf, now int64) error {
 	if d.closed.Load() {
 		return ErrClosed
 	}
@@ -156,7 +157,7 @@ func (d *DownTrack) writeShared(p *rtp.Packet, pb *pktBuf) error {
 		d.mu.Unlock()
 		return ErrClosed
 	}
-	wantKF := d.pushLocked(p, pb)
+	wantKF := d.pushLocked(p, pb, now)
 	wake := d.idle && d.n > d.replayHold
 	if wake {
 		d.idle = false
@@ -174,19 +175,9 @@ func (d *DownTrack) writeShared(p *rtp.Packet, pb *pktBuf) error {
 	return nil
 }
 
-// now is the arrival time of the packet being written: the track stamps it once per packet.
-func (d *DownTrack) now() int64 {
-	if d.track != nil {
-		if a := d.track.arrival.Load(); a != 0 {
-			return a
-		}
-	}
-	return nanotime()
-}
-
 // pushLocked applies the drop and rewrite rules to p and queues it. It reports whether a keyframe
 // should be requested. d.mu must be held.
-func (d *DownTrack) pushLocked(p *rtp.Packet, pb *pktBuf) (wantKF bool) {
+func (d *DownTrack) pushLocked(p *rtp.Packet, pb *pktBuf, now int64) (wantKF bool) {
 	var gen uint32
 	if d.track != nil {
 		gen = d.track.gen.Load()
@@ -242,7 +233,6 @@ func (d *DownTrack) pushLocked(p *rtp.Packet, pb *pktBuf) (wantKF bool) {
 		}
 		return wantKF
 	}
-	now := d.now()
 	if d.rebase || !d.haveOut {
 		if d.haveOut {
 			d.snOffset = sn - (d.lastOutSN + 1)

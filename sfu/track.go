@@ -20,7 +20,6 @@ type Track struct {
 	gen     atomic.Uint32               // bumped when a new publication takes the track (a source change)
 	packets atomic.Uint64
 	bytes   atomic.Uint64
-	arrival atomic.Int64 // nanotime of the packet being fanned out (DownTracks read it)
 	details atomic.Pointer[Details]
 
 	// writeMu serializes WriteRTP (GOP cache and fan-out) with changes of the writer list, so a new
@@ -134,7 +133,7 @@ func (t *Track) WriteRTP(p *rtp.Packet) error {
 	t.packets.Add(1)
 	t.bytes.Add(uint64(len(p.Payload)))
 	t.writeMu.Lock()
-	t.arrival.Store(nanotime())
+	now := nanotime()
 	ws := t.writers.Load()
 	var pb *pktBuf // one copy of the payload, shared by the GOP cache and the DownTracks
 	if len(p.Payload) > 0 && (t.gop != nil || ws.downTracks > 0) {
@@ -145,7 +144,7 @@ func (t *Track) WriteRTP(p *rtp.Packet) error {
 	}
 	for i := range ws.entries {
 		if dt := ws.entries[i].dt; dt != nil {
-			dt.writeShared(p, pb)
+			_ = dt.writeShared(p, pb, now)
 		} else {
 			_ = ws.entries[i].w.WriteRTP(p)
 		}
@@ -208,12 +207,13 @@ func (t *Track) replayLocked(e writerEntry) {
 		rw.BeginReplay()
 	}
 	p := &t.replayPkt
+	now := nanotime()
 	for i := range g.pkts {
 		c := &g.pkts[i]
 		p.Header = rtp.Header{Version: 2, Marker: c.marker, SequenceNumber: c.sn, Timestamp: c.ts, SSRC: g.ssrc}
 		p.Payload = c.buf.b
 		if e.dt != nil {
-			e.dt.writeShared(p, c.buf)
+			_ = e.dt.writeShared(p, c.buf, now)
 		} else {
 			_ = e.w.WriteRTP(p)
 		}
