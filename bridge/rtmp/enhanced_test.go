@@ -27,6 +27,12 @@ type testPublisher struct {
 }
 
 func dialPublisher(t *testing.T, base, app, name string) *testPublisher {
+	return dialPublisherB(t, base, app, name)
+}
+
+func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
+
+func dialPublisherB(t testing.TB, base, app, name string) *testPublisher {
 	t.Helper()
 	addr := strings.TrimPrefix(base, "rtmp://")
 	client, err := gortmp.Dial("rtmp", addr, &gortmp.ConnConfig{})

@@ -327,8 +327,7 @@ func (in *ingest) tracks() []sfu.TrackInfo {
 	var tracks []sfu.TrackInfo
 	switch in.vcodec {
 	case flv.VideoAVC:
-		sps := in.avc.SPS[0]
-		fmtp := fmt.Sprintf("packetization-mode=1;profile-level-id=%02x%02x%02x", sps[1], sps[2], sps[3])
+		fmtp := "packetization-mode=1;profile-level-id=" + profileLevelID(in.avc.SPS[0])
 		tracks = append(tracks, sfu.TrackInfo{ID: trackVideo, Kind: sfu.KindVideo, Codec: sfu.Codec{MimeType: mimeH264, ClockRate: 90000, Fmtp: fmtp}})
 	case flv.VideoHEVC:
 		fmtp := fmt.Sprintf("profile-id=%d;tier-flag=%d;level-id=%d;tx-mode=SRST", in.hevc.Profile, in.hevc.Tier, in.hevc.Level)
@@ -348,6 +347,22 @@ func (in *ingest) tracks() []sfu.TrackInfo {
 		tracks = append(tracks, opusTrackInfo(in.opusHead.Channels >= 2))
 	}
 	return tracks
+}
+
+// profileLevelID is the SDP profile-level-id of an SPS: the level from the SPS, the profile_idc and
+// constraint flags normalized to the forms WebRTC stacks list (42e0 Constrained Baseline, 4200 Baseline,
+// 4d00 Main, 6400 High...), since some (pion) match the profile bytes exactly.
+func profileLevelID(sps []byte) string {
+	profile, iop, level := sps[1], sps[2], sps[3]
+	switch {
+	case profile == 66 && iop&0x40 != 0:
+		iop = 0xe0
+	case profile == 100 && iop&0x0c == 0x0c:
+		iop = 0x0c // Constrained High
+	default:
+		iop = 0
+	}
+	return fmt.Sprintf("%02x%02x%02x", profile, iop, level)
 }
 
 func opusTrackInfo(stereo bool) sfu.TrackInfo {
