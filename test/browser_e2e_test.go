@@ -104,7 +104,8 @@ func TestBrowserWHIPToWHEP(t *testing.T) {
 					defer srs.Close()
 					url := fmt.Sprintf("webrtc://127.0.0.1:%d/%s", node.srsPort, key)
 					require.NoError(t, srs.Open(node.httpURL+"/play.html"))
-					require.NoError(t, srs.Eval(fmt.Sprintf(`window.estuary.start({url: %q})`, url), nil))
+					// As a person would: type the URL into the Stream field and press Play.
+					require.NoError(t, srs.Eval(fmt.Sprintf(`document.getElementById('stream').value = %q; document.getElementById('start').click()`, url), nil))
 					browserPlayChecks(t, srs, codec)
 					var via string
 					require.NoError(t, srs.Eval(`window.estuary.via`, &via))

@@ -49,9 +49,12 @@ async function start(opts = {}) {
   estuary.error = null;
   estuary.firstFrameMs = null;
   estuary.stats = null;
+  // What the caller passes shows in the form, so the page always says what it plays.
+  if (opts.stream || opts.url) ui.stream.value = opts.stream || opts.url;
+  if (opts.server !== undefined) ui.server.value = opts.server;
   let t;
   try {
-    t = target(opts.stream || opts.url || ui.stream.value, opts.server !== undefined ? opts.server : ui.server.value);
+    t = target(ui.stream.value, ui.server.value);
   } catch (e) {
     state('error', e.message);
     return;

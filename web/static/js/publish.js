@@ -46,9 +46,13 @@ function state(s, msg) {
 
 async function start(opts = {}) {
   if (estuary.state === 'starting' || estuary.state === 'live') await stop();
-  const key = (opts.stream || ui.stream.value).trim();
-  const codec = opts.codec || ui.codec.value;
-  const server = opts.server !== undefined ? opts.server : ui.server.value;
+  // What the caller passes shows in the form, so the page always says what it publishes.
+  if (opts.stream) ui.stream.value = opts.stream;
+  if (opts.codec) ui.codec.value = opts.codec;
+  if (opts.server !== undefined) ui.server.value = opts.server;
+  const key = ui.stream.value.trim();
+  const codec = ui.codec.value;
+  const server = ui.server.value;
   const [w, h] = (opts.size || ui.size.value).split('x').map(Number);
   const kbps = Number(opts.bitrate || ui.bitrate.value || 0);
   const raw = (opts.audio || ui.audio.value) === 'raw';
