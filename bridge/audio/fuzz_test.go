@@ -51,3 +51,32 @@ func FuzzAACToOpus(f *testing.F) {
 		check(tr.Transcode(au, ts^0x80000000, emit))
 	})
 }
+
+// FuzzParseASC checks the AudioSpecificConfig and ADTS parsers: no panic, errors of the package's
+// classes, and a config that parses re-marshals to one that parses the same.
+func FuzzParseASC(f *testing.F) {
+	for _, tc := range ascCases {
+		f.Add(tc.asc)
+	}
+	f.Add([]byte{0xff, 0xf1, 0x50, 0x80, 0x02, 0x1f, 0xfc})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if h, err := ParseADTSHeader(b); err == nil {
+			if h.FrameLen < h.HeaderLen || h.Config.SampleRate == 0 {
+				t.Fatalf("ADTS header accepted with %+v", h)
+			}
+		} else if !errors.Is(err, ErrInvalidConfig) {
+			t.Fatalf("ParseADTSHeader: unexpected error class: %v", err)
+		}
+		c, err := ParseASC(b)
+		if err != nil {
+			if !errors.Is(err, ErrUnsupported) && !errors.Is(err, ErrInvalidConfig) {
+				t.Fatalf("ParseASC: unexpected error class: %v", err)
+			}
+			return
+		}
+		again, err := ParseASC(c.Marshal())
+		if err != nil || again != c {
+			t.Fatalf("round trip: %+v -> %x -> %+v, %v", c, c.Marshal(), again, err)
+		}
+	})
+}
