@@ -582,21 +582,25 @@ func (r *registry) nodeLoop() {
 	}
 }
 
-func (r *registry) refreshNode() {
+// refreshNode writes this node's record; false if the store did not take it.
+func (r *registry) refreshNode() bool {
 	ctx, cancel := context.WithTimeout(context.Background(), min(r.cfg.OpTimeout, r.cfg.NodeTTL/3))
 	defer cancel()
 	if err := r.be.set(ctx, r.nodeKey, r.nodeVal, r.cfg.NodeTTL); err != nil {
 		r.noteError(err)
 
-		return
+		return false
 	}
 	r.noteOK()
+
+	return true
 }
 
-// leaseLoop refreshes this node's leases every LeaseRefresh (and when kicked).
+// leaseLoop refreshes this node's leases every LeaseRefresh (and when kicked). While the store is
+// unreachable it retries every retryInterval, so a lease is back soon after the store returns.
 func (r *registry) leaseLoop() {
 	defer r.wg.Done()
-	t := time.NewTicker(r.cfg.LeaseRefresh)
+	t := time.NewTimer(r.cfg.LeaseRefresh)
 	defer t.Stop()
 	for {
 		select {
@@ -604,9 +608,20 @@ func (r *registry) leaseLoop() {
 			return
 		case <-t.C:
 		case <-r.kick:
+			t.Stop()
 		}
 		r.refreshLeases()
+		next := r.cfg.LeaseRefresh
+		if r.unreachable.Load() {
+			next = r.retryInterval()
+		}
+		t.Reset(next)
 	}
+}
+
+// retryInterval is how often the lease loop retries during an outage.
+func (r *registry) retryInterval() time.Duration {
+	return min(r.cfg.LeaseRefresh/4, 250*time.Millisecond)
 }
 
 func (r *registry) refreshLeases() {
@@ -622,10 +637,10 @@ func (r *registry) refreshLeases() {
 	if len(ls) == 0 {
 		return
 	}
-	if r.unreachable.Load() {
-		// coming back from an outage: make sure the node record exists before the leases reappear,
-		// so no other node takes them for a dead node's.
-		r.refreshNode()
+	if r.unreachable.Load() && !r.refreshNode() {
+		// coming back from an outage: the node record must exist before the leases reappear, or
+		// another node would take them for a dead node's. Still unreachable: retry soon.
+		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), min(r.cfg.OpTimeout, r.cfg.LeaseRefresh))
 	defer cancel()
@@ -682,6 +697,10 @@ func (r *registry) noteError(err error) {
 func (r *registry) noteOK() {
 	if !r.unreachable.Swap(false) {
 		return
+	}
+	select { // the leases may have vanished with the store: re-take them now
+	case r.kick <- struct{}{}:
+	default:
 	}
 	r.errMu.Lock()
 	defer r.errMu.Unlock()

@@ -14,6 +14,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	RedirectRedisLogs(nil, 0) // go-redis's dial errors during the outage test stay out of the output
 	goleak.VerifyTestMain(m)
 }
 
@@ -484,7 +485,7 @@ func nextEvent(t *testing.T, events <-chan Event, key string) Event {
 func TestRedisOutageKeepsLease(t *testing.T) {
 	srv := startTestRedis(t)
 	cfg := testConfig("a")
-	cfg.LeaseTTL, cfg.LeaseRefresh = 3*time.Second, time.Second
+	cfg.LeaseTTL, cfg.LeaseRefresh = 4*time.Second, 1500*time.Millisecond
 	cfg.OpTimeout = 500 * time.Millisecond
 	reg, err := NewRedis(RedisConfig{Config: cfg, URL: srv.URL()}, Deps{Logger: testLogger(t)})
 	require.NoError(t, err)
@@ -496,7 +497,7 @@ func TestRedisOutageKeepsLease(t *testing.T) {
 	require.NoError(t, err)
 
 	srv.Stop()
-	time.Sleep(cfg.LeaseTTL + cfg.LeaseRefresh) // longer than the TTL: Redis would have dropped it
+	time.Sleep(cfg.LeaseTTL + 500*time.Millisecond) // longer than the TTL: Redis would have dropped it
 	st := a.Stats()
 	require.Positive(t, st.RefreshErrors)
 	require.True(t, st.Unreachable)
