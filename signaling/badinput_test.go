@@ -99,9 +99,23 @@ func TestResource(t *testing.T) {
 	require.Equal(t, http.StatusPreconditionFailed, r.status, r.body)
 	v.flowing(t)
 
-	// ICE restart: new credentials answer 200 with our new fragment and a new ETag.
+	// ICE restart, end to end: the viewer restarts ICE, sends its new credentials by PATCH, applies
+	// our answer fragment, and the media keeps flowing with continuous sequence numbers.
 	oldUfrag := remoteUfrag(v.pc) // the server's ufrag, as the viewer knows it
-	restart := "a=ice-ufrag:Rstr\r\na=ice-pwd:abcdefghijklmnopqrstuvwx\r\n"
+	offer, err := v.pc.CreateOffer(&webrtc.OfferOptions{ICERestart: true})
+	require.NoError(t, err)
+	require.NoError(t, v.pc.SetLocalDescription(offer))
+	var ufrag, pwd string
+	for line := range strings.SplitSeq(offer.SDP, "\r\n") {
+		if u, ok := strings.CutPrefix(line, "a=ice-ufrag:"); ok {
+			ufrag = u
+		}
+		if p, ok := strings.CutPrefix(line, "a=ice-pwd:"); ok {
+			pwd = p
+		}
+	}
+	restart := "a=ice-ufrag:" + ufrag + "\r\na=ice-pwd:" + pwd + "\r\n"
+	sent := time.Now()
 	r = do(t, http.MethodPatch, e.url+loc, "application/trickle-ice-sdpfrag", []byte(restart), "If-Match", v.res.header.Get("ETag"))
 	require.Equal(t, http.StatusOK, r.status, r.body)
 	require.Equal(t, "application/trickle-ice-sdpfrag", r.header.Get("Content-Type"))
@@ -112,6 +126,22 @@ func TestResource(t *testing.T) {
 	require.NotEqual(t, oldUfrag, f.Ufrag)
 	require.NotEmpty(t, f.Candidates)
 	require.Contains(t, f.Candidates[0].Candidate, "127.0.0.1")
+	answer, err := restartOffer(v.res.body, f.Ufrag, f.Pwd)
+	require.NoError(t, err)
+	require.NoError(t, v.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}))
+	for _, c := range f.Candidates {
+		mid := "0"
+		require.NoError(t, v.pc.AddICECandidate(webrtc.ICECandidateInit{Candidate: c.Candidate, SDPMid: &mid}))
+	}
+	base := v.snapshot("video").packets
+	v.waitPackets(t, base, v.snapshot("audio").packets, 30, 10*time.Second)
+	t.Logf("ICE restart: 30 more video packets %v after the PATCH", time.Since(sent).Round(time.Millisecond))
+	require.Equal(t, f.Ufrag, remoteUfrag(v.pc))
+	ss, err := e.srv.lookup(testNode, loc[strings.LastIndex(loc, "/")+1:])
+	require.NoError(t, err)
+	require.Equal(t, ufrag, remoteUfrag(ss.pc), "the server runs ICE with the viewer's new credentials")
+	require.Zero(t, v.snapshot("video").gaps, v.gapLogs)
+	require.Equal(t, webrtc.PeerConnectionStateConnected, v.pc.ConnectionState())
 }
 
 // TestSRSAPI: the SRS-compatible API publishes and plays; bad requests answer HTTP 200 with a
