@@ -233,3 +233,40 @@ func TestAttachOpusNoTracks(t *testing.T) {
 	stop()
 	AttachOpus(nil, Config{}, nil)()
 }
+
+// sbrAU is a raw_data_block holding only a fill element whose payload is SBR data (extension type
+// 0xD) and END: what an implicitly signalled HE-AAC stream carries (its ASC says plain AAC-LC).
+var sbrAU = []byte{0xC3, 0xA1, 0xC0}
+
+// TestAttachOpusImplicitHEAAC: an HE-AAC stream whose ASC looks like AAC-LC is found out by its first
+// frame: one problem on the tracks, and no Opus from then on.
+func TestAttachOpusImplicitHEAAC(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	src := ffmpegAAC(t, 440, 48000, 1, 1)
+	hub := sfu.NewHub(sfu.Config{}, sfu.Deps{})
+	defer hub.Close()
+	pub := publishAAC(t, hub, "live/he", src.asc, 48000, 1)
+	defer pub.Close()
+	stop := AttachOpus(pub, Config{}, nil)
+	defer stop()
+	sub := &opusSub{}
+	unsub, err := hub.Subscribe(context.Background(), "live/he", sub)
+	require.NoError(t, err)
+	defer unsub()
+	pk := packetize.NewAAC(pub.Track(AACTrackID), packetize.Config{PayloadType: 97})
+	for i := range 10 {
+		require.NoError(t, pk.WriteAU(src.aus[i], uint32(i*AACFrameSamples)))
+	}
+	require.Eventually(t, func() bool { return sub.count() >= 9 }, 5*time.Second, time.Millisecond)
+	require.Empty(t, pub.Track(OpusTrackID).Details().Problem)
+	require.NoError(t, pk.WriteAU(sbrAU, 10*AACFrameSamples))
+	require.Eventually(t, func() bool { return pub.Track(OpusTrackID).Details().Problem != "" }, 5*time.Second, time.Millisecond)
+	t.Logf("problem: %q", pub.Track(AACTrackID).Details().Problem)
+	require.Contains(t, pub.Track(AACTrackID).Details().Problem, "HE-AAC")
+	n := sub.count()
+	for i := 11; i < 30; i++ {
+		require.NoError(t, pk.WriteAU(src.aus[i], uint32(i*AACFrameSamples)))
+	}
+	time.Sleep(50 * time.Millisecond)
+	require.Equal(t, n, sub.count(), "no Opus after the stream turned out to be HE-AAC")
+}

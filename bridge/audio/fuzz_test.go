@@ -19,6 +19,7 @@ func FuzzAACToOpus(f *testing.F) {
 	f.Add(src.asc, mono.aus[3], uint32(5)) // and the reverse
 	f.Add(src.asc, src.aus[3][:len(src.aus[3])/2], uint32(7))
 	f.Add(src.asc, []byte{}, uint32(0))
+	f.Add(mono.asc, sbrAU, uint32(0))
 	f.Fuzz(func(t *testing.T, asc, au []byte, ts uint32) {
 		_, _ = ParseADTSHeader(au)
 		_, _ = ParseASC(asc)

@@ -200,6 +200,13 @@ func TestAACToOpusTiming(t *testing.T) {
 		}
 	})
 
+	t.Run("SBR payload is unsupported", func(t *testing.T) {
+		tr, err := NewAACToOpus(src.asc, Config{})
+		require.NoError(t, err)
+		require.NoError(t, tr.Transcode(src.aus[0], 0, nil))
+		require.ErrorIs(t, tr.Transcode(sbrAU, AACFrameSamples, nil), ErrUnsupported)
+	})
+
 	t.Run("jump restarts the timeline", func(t *testing.T) {
 		tr, err := NewAACToOpus(src.asc, Config{})
 		require.NoError(t, err)
