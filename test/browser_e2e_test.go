@@ -59,14 +59,15 @@ func browserPlayChecks(t *testing.T, player *harness.BrowserPage, codec string) 
 }
 
 // TestBrowserWHIPToWHEP is issue 3's browser check: Chromium publishes its fake camera and a 440 Hz
-// tone through /publish.html (WHIP), another tab plays it through /play.html (WHEP), once with H.264
-// and once with VP8; the H.264 stream is also played through a webrtc:// URL on the SRS API port.
+// tone through /publish.html (WHIP), another tab plays it through /play.html (WHEP), with H.264 and VP8
+// (the issue's cases) and VP9 and AV1 (the page's other codec choices); the H.264 stream is also
+// listed by the index and played through a webrtc:// URL on the SRS API port.
 func TestBrowserWHIPToWHEP(t *testing.T) {
 	toneFile := harness.BrowserToneWAV(t, t.TempDir(), 440, 30)
 	b := harness.NewBrowser(t, harness.BrowserOptions{FakeAudioFile: toneFile})
 	node := startBrowserNode(t)
 
-	for _, codec := range []string{"H264", "VP8"} {
+	for _, codec := range []string{"H264", "VP8", "VP9", "AV1"} {
 		t.Run(codec, func(t *testing.T) {
 			key := "live/browser-" + strings.ToLower(codec)
 			pub := browserPublish(t, b, node.httpURL, key, codec)
