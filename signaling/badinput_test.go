@@ -184,6 +184,16 @@ func TestSRSAPI(t *testing.T) {
 	require.NoError(t, v2.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: resp.SDP}))
 	v2.waitPackets(t, 0, 0, 30, 10*time.Second)
 
+	// ... and through SRS 5's WHIP-style endpoint.
+	v3, offer3 := newViewer(t)
+	r = do(t, http.MethodPost, e.url+"/rtc/v1/whip-play/?app=live&stream=srs", "application/sdp", []byte(offer3))
+	require.Equal(t, http.StatusCreated, r.status, r.body)
+	require.True(t, strings.HasPrefix(r.header.Get("Location"), "/n/"+testNode+"/whep/"))
+	require.NoError(t, v3.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: r.body}))
+	v3.waitPackets(t, 0, 0, 30, 10*time.Second)
+	r = do(t, http.MethodPost, e.url+"/rtc/v1/whip/?app=live&stream=a..b", "application/sdp", []byte(offer3))
+	require.Equal(t, http.StatusBadRequest, r.status, r.body)
+
 	cases := []struct {
 		name string
 		path string

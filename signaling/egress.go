@@ -90,8 +90,8 @@ func msid(key string) string { return strings.ReplaceAll(key, "/", "_") }
 // play negotiates a viewer's offer (WHEP, SRS play) and subscribes it to key. It returns the
 // registered session and the answer SDP.
 func (s *Server) play(ctx context.Context, key, offerSDP, remoteAddr string) (*session, string, error) {
-	if s.isClosed() {
-		return nil, "", ErrClosed
+	if err := s.admit(); err != nil {
+		return nil, "", err
 	}
 	o, err := parseOffer(offerSDP)
 	if err != nil {

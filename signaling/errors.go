@@ -28,6 +28,8 @@ var (
 	ErrSessionNotFound = errors.New("session not found")
 	// ErrPrecondition: PATCH If-Match does not match the session's ETag (412).
 	ErrPrecondition = errors.New("etag does not match")
+	// ErrTooManySessions: Config.MaxSessions sessions are live (503).
+	ErrTooManySessions = errors.New("too many WebRTC sessions")
 	// ErrClosed: the server is closed (503).
 	ErrClosed = errors.New("signaling server closed")
 )
@@ -51,7 +53,7 @@ func StatusFor(err error) int {
 		return http.StatusConflict
 	case errors.Is(err, ErrPrecondition):
 		return http.StatusPreconditionFailed
-	case errors.Is(err, ErrClosed), errors.Is(err, sfu.ErrClosed):
+	case errors.Is(err, ErrClosed), errors.Is(err, sfu.ErrClosed), errors.Is(err, ErrTooManySessions):
 		return http.StatusServiceUnavailable
 	}
 
@@ -85,7 +87,7 @@ func SRSCodeFor(err error) int {
 		return SRSCodeStreamBusy
 	case errors.Is(err, sfu.ErrStreamNotFound):
 		return SRSCodeNoPublisher
-	case errors.Is(err, ErrClosed), errors.Is(err, sfu.ErrClosed):
+	case errors.Is(err, ErrClosed), errors.Is(err, sfu.ErrClosed), errors.Is(err, ErrTooManySessions):
 		return SRSCodeDisabled
 	}
 

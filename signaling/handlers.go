@@ -16,15 +16,30 @@ func (s *Server) handleWHIP(w http.ResponseWriter, r *http.Request) { s.handlePo
 
 func (s *Server) handleWHEP(w http.ResponseWriter, r *http.Request) { s.handlePost(w, r, s.play) }
 
+// handleSRSWHIP and handleSRSWHEP are SRS 5's /rtc/v1/whip/?app=&stream= and /rtc/v1/whip-play/.
+func (s *Server) handleSRSWHIP(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	s.handlePostKey(w, r, q.Get("app"), q.Get("stream"), s.publish)
+}
+
+func (s *Server) handleSRSWHEP(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	s.handlePostKey(w, r, q.Get("app"), q.Get("stream"), s.play)
+}
+
 // handlePost is WHIP and WHEP's POST: check, negotiate, answer 201 with the resource.
 func (s *Server) handlePost(w http.ResponseWriter, r *http.Request, negotiate negotiateFunc) {
+	s.handlePostKey(w, r, r.PathValue("app"), r.PathValue("stream"), negotiate)
+}
+
+func (s *Server) handlePostKey(w http.ResponseWriter, r *http.Request, app, stream string, negotiate negotiateFunc) {
 	s.cors(w)
 	if err := checkContentType(r, "application/sdp"); err != nil {
 		s.writeError(w, r, err)
 
 		return
 	}
-	key, err := streamKey(r.PathValue("app"), r.PathValue("stream"))
+	key, err := streamKey(app, stream)
 	if err != nil {
 		s.writeError(w, r, err)
 

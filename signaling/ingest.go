@@ -44,8 +44,8 @@ func (p publishWriter) WriteRTP(pkt *rtp.Packet) error {
 // publish negotiates a publisher's offer (WHIP, SRS publish) and makes it the publisher of key. It
 // returns the registered session and the answer SDP.
 func (s *Server) publish(ctx context.Context, key, offerSDP, remoteAddr string) (*session, string, error) {
-	if s.isClosed() {
-		return nil, "", ErrClosed
+	if err := s.admit(); err != nil {
+		return nil, "", err
 	}
 	o, err := parseOffer(offerSDP)
 	if err != nil {

@@ -36,6 +36,9 @@ type Config struct {
 	MaxSDP int64
 	// GatherTimeout bounds the wait for ICE gathering before answering. Default 3s.
 	GatherTimeout time.Duration
+	// MaxSessions bounds the live WebRTC sessions (limits.max_connections.webrtc); more answer 503.
+	// Default 0: unlimited.
+	MaxSessions int
 	// ConnectTimeout closes a session whose PeerConnection has not connected this long after the
 	// answer (a client that never sets the answer or cannot reach us). Default 20s.
 	ConnectTimeout time.Duration
@@ -125,6 +128,11 @@ func (s *Server) Register(mux *http.ServeMux) {
 		mux.HandleFunc("DELETE "+p, s.handleDelete)
 		mux.HandleFunc("OPTIONS "+p, s.handleOptionsResource)
 	}
+	// SRS 5's WHIP endpoints (its players and pages use them): the key comes from ?app=&stream=.
+	mux.HandleFunc("POST /rtc/v1/whip/{$}", s.handleSRSWHIP)
+	mux.HandleFunc("POST /rtc/v1/whip-play/{$}", s.handleSRSWHEP)
+	mux.HandleFunc("OPTIONS /rtc/v1/whip/{$}", s.handleOptionsPost)
+	mux.HandleFunc("OPTIONS /rtc/v1/whip-play/{$}", s.handleOptionsPost)
 	for _, p := range []string{"/rtc/v1/publish/", "/rtc/v1/play/"} {
 		mux.HandleFunc("POST "+p+"{$}", s.handleSRS)
 		mux.HandleFunc("POST "+strings.TrimSuffix(p, "/"), s.handleSRS)
@@ -173,6 +181,20 @@ func (s *Server) spawn(f func()) bool {
 	return true
 }
 
+// admit refuses a new session when the server is closed or full.
+func (s *Server) admit() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	if s.cfg.MaxSessions > 0 && len(s.sessions) >= s.cfg.MaxSessions {
+		return fmt.Errorf("%w: %d sessions", ErrTooManySessions, len(s.sessions))
+	}
+
+	return nil
+}
+
 func (s *Server) add(ss *session) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -204,13 +226,6 @@ func (s *Server) lookup(node, id string) (*session, error) {
 	}
 
 	return ss, nil
-}
-
-func (s *Server) isClosed() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-
-	return s.closed
 }
 
 // newResourceID returns an unguessable session resource ID (the session URL is its capability).

@@ -72,3 +72,22 @@ func TestServerClose(t *testing.T) {
 	r := do(t, http.MethodPost, e.url+"/whep/live/close", "application/sdp", []byte(offer))
 	require.Equal(t, http.StatusServiceUnavailable, r.status, r.body)
 }
+
+// TestMaxSessions: beyond Config.MaxSessions a new session gets 503 (and an SRS code), the others flow.
+func TestMaxSessions(t *testing.T) {
+	e := newEnvWith(t, sfu.Config{}, func(_ *rtc.Config, c *Config) { c.MaxSessions = 2 })
+	startWHIP(t, e, "/whip/live/max")
+	v := startWHEP(t, e, "/whep/live/max")
+	v.waitPackets(t, 0, 0, 10, 10*time.Second)
+	_, offer := newViewer(t)
+	r := do(t, http.MethodPost, e.url+"/whep/live/max", "application/sdp", []byte(offer))
+	require.Equal(t, http.StatusServiceUnavailable, r.status, r.body)
+	require.Contains(t, r.body, "too many")
+	r = do(t, http.MethodPost, e.url+"/rtc/v1/play/", "application/json",
+		[]byte(`{"streamurl":"webrtc://h/live/max","sdp":`+jsonString(offer)+`}`))
+	require.Contains(t, r.body, `"code":5021`)
+	v.flowing(t)
+	require.NoError(t, v.pc.Close())
+	require.Eventually(t, func() bool { return e.srv.Sessions() == 1 }, 5*time.Second, 20*time.Millisecond)
+	startWHEP(t, e, "/whep/live/max").waitPackets(t, 0, 0, 10, 10*time.Second)
+}
