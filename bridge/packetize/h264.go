@@ -97,9 +97,10 @@ func (p *H264) skip(n []byte) bool {
 	switch t := n[0] & 0x1f; {
 	case t == h264AUD, t == h264Filler, t == h264SPS, t == h264PPS:
 		return true
-	case t == 0 || t >= h264STAPA:
+	case t == 0 || t >= h264STAPA || n[0]&0x80 != 0:
 		// Unspecified and RTP-only types (24-31) are not valid in a bitstream; as single NAL unit
-		// packets they would be misread as aggregation or fragmentation packets.
+		// packets they would be misread as aggregation or fragmentation packets. A set
+		// forbidden_zero_bit marks a damaged NAL unit.
 		return true
 	}
 	return p.DropDisposableB && codec.AVCDisposableB(n)

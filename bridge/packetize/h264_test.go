@@ -152,7 +152,7 @@ func FuzzH264RoundTrip(f *testing.F) {
 			require.NoError(t, err)
 			rest = r
 			switch t := n[0] & 0x1f; {
-			case t == h264AUD, t == h264Filler, t == h264SPS, t == h264PPS, t == 0, t >= h264STAPA:
+			case t == h264AUD, t == h264Filler, t == h264SPS, t == h264PPS, t == 0, t >= h264STAPA, n[0]&0x80 != 0:
 				continue
 			case t == h264IDR:
 				idr = true

@@ -60,8 +60,9 @@ func h265Skip(n []byte) bool {
 	case codec.H265NALAUD, codec.H265NALFiller, codec.H265NALVPS, codec.H265NALSPS, codec.H265NALPPS:
 		return true
 	}
-	// Types 48-63 are RTP-only (AP, FU, PACI) or unspecified: not valid in a bitstream.
-	if codec.H265NALType(n) >= codec.H265NALAggregation {
+	// Types 48-63 are RTP-only (AP, FU, PACI) or unspecified: not valid in a bitstream; a set
+	// forbidden_zero_bit marks a damaged NAL unit.
+	if codec.H265NALType(n) >= codec.H265NALAggregation || n[0]&0x80 != 0 {
 		return true
 	}
 	return false
