@@ -185,6 +185,25 @@ func TestBrowserPagesStatic(t *testing.T) {
 		require.NoError(t, page.Eval(`localStorage.clear()`, nil))
 	})
 
+	t.Run("publish: camera refused", func(t *testing.T) {
+		// --use-fake-ui-for-media-stream accepts every prompt (CDP permission overrides do not beat it),
+		// so the refusal is the browser's own DOMException thrown by a replaced getUserMedia.
+		before, _ := srv.seen()
+		require.NoError(t, page.Open(srv.URL+"/publish.html?stream=live/refused"))
+		require.NoError(t, page.Eval(`navigator.mediaDevices.getUserMedia = () => Promise.reject(new DOMException('Permission denied', 'NotAllowedError'));
+			document.getElementById('start').click()`, nil))
+		_, err := page.WaitFor(`window.estuary.state === 'error'`, 10*time.Second)
+		require.NoError(t, err)
+		var msg string
+		require.NoError(t, page.Eval(`window.estuary.error`, &msg))
+		require.Contains(t, msg, "Camera or microphone access was refused")
+		after, _ := srv.seen()
+		require.Equal(t, len(before), len(after), "nothing is sent to the server without a camera")
+		shot, err := page.Screenshot("publish-camera-refused")
+		require.NoError(t, err)
+		t.Logf("screenshot %s; message %q", shot, msg)
+	})
+
 	t.Run("play not found", func(t *testing.T) {
 		require.NoError(t, page.Open(srv.URL+"/play.html?stream=live/none&autoplay=1"))
 		_, err := page.WaitFor(`window.estuary.state === 'error'`, 10*time.Second)
