@@ -127,11 +127,11 @@ func (p *H264) WriteAVCC(au []byte, lengthSize int, ts uint32) error {
 		case h264PPS:
 			pps = n
 		}
-		if n[0]&0x1f == h264IDR {
-			key = true
-		}
 		if !p.skip(n) {
 			last = off
+			if n[0]&0x1f == h264IDR {
+				key = true
+			}
 		}
 		off += len(rest) - len(r)
 		rest = r

@@ -89,11 +89,11 @@ func (p *H265) WriteAVCC(au []byte, lengthSize int, ts uint32) error {
 		case codec.H265NALPPS:
 			pps = n
 		}
-		if codec.HEVCIsIRAP(n) {
-			key = true
-		}
 		if !h265Skip(n) {
 			last = off
+			if codec.HEVCIsIRAP(n) {
+				key = true
+			}
 		}
 		off += len(rest) - len(r)
 		rest = r
