@@ -92,7 +92,8 @@ func pushArgs(url string, size string, secs float64, videoOpts []string, audio b
 	if audio {
 		args = append(args, "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100")
 	}
-	args = append(args, "-t", fmt.Sprint(secs), "-pix_fmt", "yuv420p", "-c:v", "libx264")
+	// veryfast keeps B-frames and lets ffmpeg hold real time on a loaded 2-core machine.
+	args = append(args, "-t", fmt.Sprint(secs), "-pix_fmt", "yuv420p", "-c:v", "libx264", "-preset", "veryfast")
 	args = append(args, videoOpts...)
 	if audio {
 		args = append(args, "-c:a", "aac")

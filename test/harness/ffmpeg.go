@@ -23,6 +23,7 @@ type FFmpegArgs struct {
 	Duration time.Duration // -t; 0 = until Stop
 	NoRe     bool          // push as fast as possible instead of real time (-re)
 	Profile  string        // x264 profile, default "baseline"
+	Preset   string        // x264 preset, default "veryfast" (keeps B-frames, holds real time on 2 cores)
 	BFrames  int           // -bf (only for main/high)
 	GOP      int           // -g in frames, default 2 s worth
 	NoVideo  bool
@@ -49,6 +50,9 @@ func (a FFmpegArgs) args(url string) []string {
 	}
 	if a.Profile == "" {
 		a.Profile = "baseline"
+	}
+	if a.Preset == "" {
+		a.Preset = "veryfast"
 	}
 	if a.GOP == 0 {
 		a.GOP = 2 * a.Rate
@@ -89,7 +93,7 @@ func (a FFmpegArgs) args(url string) []string {
 	if a.NoVideo {
 		args = append(args, "-vn")
 	} else {
-		args = append(args, "-pix_fmt", "yuv420p", "-c:v", "libx264", "-profile:v", a.Profile, "-g", strconv.Itoa(a.GOP))
+		args = append(args, "-pix_fmt", "yuv420p", "-c:v", "libx264", "-preset", a.Preset, "-profile:v", a.Profile, "-g", strconv.Itoa(a.GOP))
 		if a.Profile != "baseline" {
 			args = append(args, "-bf", strconv.Itoa(a.BFrames))
 		}
