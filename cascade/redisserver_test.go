@@ -5,8 +5,11 @@ import (
 	"bytes"
 	"fmt"
 	"net"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -21,17 +24,26 @@ type testRedis struct {
 	Addr string
 	port int
 	dir  string
+	args []string // extra arguments (after the config file, if any)
+	conf string   // config file content ("" for none)
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd     // guarded by mu
 	waitCh chan struct{} // closed when cmd exited; guarded by mu
 }
 
-func startTestRedis(t *testing.T) *testRedis {
+func startTestRedis(t *testing.T, args ...string) *testRedis {
+	t.Helper()
+	return startTestRedisConf(t, "", args...)
+}
+
+// startTestRedisConf starts redis-server with a config file (Sentinel needs a writable one); the
+// line "port {PORT}" in conf is filled in.
+func startTestRedisConf(t *testing.T, conf string, args ...string) *testRedis {
 	t.Helper()
 	_, err := exec.LookPath("redis-server")
 	require.NoError(t, err, "redis-server is required (scripts/deps.sh installs it)")
-	r := &testRedis{t: t, dir: t.TempDir()}
+	r := &testRedis{t: t, dir: t.TempDir(), args: args, conf: conf}
 	for attempt := 0; ; attempt++ {
 		r.port = freePort(t)
 		r.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(r.port))
@@ -50,8 +62,19 @@ func startTestRedis(t *testing.T) *testRedis {
 func (r *testRedis) URL() string { return "redis://" + r.Addr + "/0" }
 
 func (r *testRedis) start() error {
-	cmd := exec.Command("redis-server", "--port", strconv.Itoa(r.port), "--bind", "127.0.0.1",
+	var argv []string
+	if r.conf != "" {
+		path := filepath.Join(r.dir, "redis.conf")
+		conf := strings.ReplaceAll(r.conf, "{PORT}", strconv.Itoa(r.port))
+		if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+			return err
+		}
+		argv = append(argv, path)
+	}
+	argv = append(argv, "--port", strconv.Itoa(r.port), "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no", "--dir", r.dir, "--daemonize", "no")
+	argv = append(argv, r.args...)
+	cmd := exec.Command("redis-server", argv...)
 	out := &bytes.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
@@ -66,7 +89,7 @@ func (r *testRedis) start() error {
 			return fmt.Errorf("redis-server exited: %s", out.String())
 		default:
 		}
-		if redisPing(r.Addr) == nil {
+		if err := redisPing(r.Addr); err == nil || strings.Contains(err.Error(), "NOAUTH") {
 			r.mu.Lock()
 			r.cmd, r.waitCh = cmd, exited
 			r.mu.Unlock()

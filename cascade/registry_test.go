@@ -2,6 +2,7 @@ package cascade
 
 import (
 	"context"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -529,4 +530,37 @@ func TestRedisOutageKeepsLease(t *testing.T) {
 	default:
 	}
 	require.NoError(t, a.Ping(ctx))
+}
+
+// TestRedisSentinelURL runs the registry through a Sentinel failover URL with a password, against a
+// real password-protected master watched by a real redis-server in Sentinel mode.
+func TestRedisSentinelURL(t *testing.T) {
+	const pw = "s3cret"
+	master := startTestRedis(t, "--requirepass", pw)
+	sentinel := startTestRedisConf(t, "port {PORT}\nsentinel monitor mymaster "+
+		"127.0.0.1 "+strconv.Itoa(master.port)+" 1\nsentinel auth-pass mymaster "+pw+"\nrequirepass "+pw+"\n", "--sentinel")
+	url := "redis://:" + pw + "@" + sentinel.Addr + "/0?master_name=mymaster"
+	ctx := context.Background()
+	a, err := NewRedis(RedisConfig{Config: testConfig("a"), URL: url}, Deps{Logger: testLogger(t)})
+	require.NoError(t, err)
+	defer a.Close()
+	require.NoError(t, a.Ping(ctx))
+	la, err := a.Acquire(ctx, "live/test", AcquireOptions{})
+	require.NoError(t, err)
+
+	direct := redis.NewClient(&redis.Options{Addr: master.Addr, Password: pw, DisableIdentity: true})
+	defer direct.Close()
+	v, err := direct.Get(ctx, StreamPrefix+"live/test").Bytes()
+	require.NoError(t, err, "the lease is on the master Sentinel named")
+	rec, err := DecodeRecord(v)
+	require.NoError(t, err)
+	require.Equal(t, la.Record().OwnerToken, rec.OwnerToken)
+
+	b, err := NewRedis(RedisConfig{Config: testConfig("b"), URL: "redis://:wrong@" + sentinel.Addr + "/0?master_name=mymaster"}, Deps{})
+	require.NoError(t, err, "connects lazily")
+	require.Error(t, b.Ping(ctx), "wrong password")
+	_, err = b.Acquire(ctx, "live/other", AcquireOptions{})
+	require.Error(t, err)
+	require.NotErrorIs(t, err, sfu.ErrPublisherExists)
+	require.Error(t, b.Close(), "Close reports the cleanup it could not do")
 }
