@@ -181,6 +181,7 @@ func newRegistry(cfg Config, be backend, log *slog.Logger, kind string) (*regist
 	if r.nodeVal, err = EncodeNode(r.node); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
+	r.warnDuplicate()
 	r.refreshNode() // best effort: the node loop retries
 	msgs, stop := be.subscribe()
 	r.stopSub = stop
@@ -580,6 +581,23 @@ func (r *registry) nodeLoop() {
 			r.refreshNode()
 		}
 	}
+}
+
+// warnDuplicate logs when a live node record already carries this node id: another node configured with
+// the same node_id (they would take each other's leases), or this node restarted within node_ttl.
+func (r *registry) warnDuplicate() {
+	ctx, cancel := context.WithTimeout(context.Background(), min(r.cfg.OpTimeout, r.cfg.NodeTTL/3))
+	defer cancel()
+	v, err := r.be.get(ctx, r.nodeKey)
+	if err != nil || v == nil {
+		return
+	}
+	n, err := DecodeNode(v)
+	if err != nil {
+		return
+	}
+	r.log.Warn("a node record with this node_id exists: node_id must be unique in a cluster (fine after a quick restart)",
+		"other_started_at", n.StartedAt, "other_advertise", n.Advertise)
 }
 
 // refreshNode writes this node's record; false if the store did not take it.
