@@ -210,6 +210,11 @@ func (d *DownTrack) pushLocked(p *rtp.Packet, pb *pktBuf, now int64) (wantKF boo
 		}
 	}
 	d.lastInSN, d.haveIn = sn, true
+	if d.replaying {
+		// The cache keeps no padding, and what it lacks nobody can resend: replayed packets are
+		// numbered without gaps.
+		d.rebase = true
+	}
 	if len(p.Payload) == 0 { // padding only: dropped and hidden
 		d.rebase = true
 		return wantKF

@@ -22,6 +22,8 @@ type gopCache struct {
 	haveSSRC  bool
 	active    bool   // pkts hold a GOP that starts with a keyframe
 	keyTS     uint32 // the RTP timestamp of that keyframe
+	lastSN    uint16 // the last packet seen from the source, padding included
+	lastTS    uint32
 	overflows uint64 // GOPs dropped for exceeding a cap (for tests and stats)
 }
 
@@ -40,6 +42,7 @@ func (g *gopCache) push(p *rtp.Packet, pb *pktBuf) {
 		g.reset()
 		g.ssrc, g.haveSSRC = p.SSRC, true
 	}
+	g.lastSN, g.lastTS = p.SequenceNumber, p.Timestamp
 	if pb == nil {
 		return // padding: nothing to replay
 	}

@@ -83,7 +83,8 @@ type demandFunc struct {
 // ReplayWriter is implemented by TrackWriters that want to know which packets come from the GOP cache
 // (DownTrack does: it compresses their timestamps so the replay ends at live, and paces them). When a
 // writer is added to a track with a cached GOP, the track calls BeginReplay, then WriteRTP for each
-// cached packet (starting with a keyframe), then EndReplay, then WriteRTP for each live packet. The
+// cached packet (starting with a keyframe; possibly ending with an empty padding packet that carries
+// the last sequence number seen), then EndReplay, then WriteRTP for each live packet. The
 // calls are made with the track's lock held: they must not block nor call back into the track (except
 // RequestKeyframe).
 type ReplayWriter interface {
@@ -214,6 +215,17 @@ func (t *Track) replayLocked(e writerEntry) {
 		p.Payload = c.buf.b
 		if e.dt != nil {
 			_ = e.dt.writeShared(p, c.buf, now)
+		} else {
+			_ = e.w.WriteRTP(p)
+		}
+	}
+	if last := &g.pkts[len(g.pkts)-1]; g.lastSN != last.sn {
+		// Padding came after the last cached packet: say where the numbering stands with an empty
+		// (padding) packet, so the first live packet does not look like a loss.
+		p.Header = rtp.Header{Version: 2, SequenceNumber: g.lastSN, Timestamp: g.lastTS, SSRC: g.ssrc}
+		p.Payload = nil
+		if e.dt != nil {
+			_ = e.dt.writeShared(p, nil, now)
 		} else {
 			_ = e.w.WriteRTP(p)
 		}
