@@ -141,3 +141,22 @@ func TestAppRTMPStreamInAPI(t *testing.T) {
 	require.NoError(t, n.Stop())
 	t.Logf("node stopped (publisher live) in %v", time.Since(stopAt).Round(time.Millisecond))
 }
+
+// apiStreamsRaw returns /api/v1/streams entries as generic JSON by key.
+func apiStreamsRaw(t *testing.T, n *harness.Node) map[string]map[string]any {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	code, body, err := n.Get(ctx, "/api/v1/streams")
+	require.NoError(t, err)
+	require.Equal(t, 200, code, string(body))
+	var got struct {
+		Streams []map[string]any `json:"streams"`
+	}
+	require.NoError(t, json.Unmarshal(body, &got))
+	out := map[string]map[string]any{}
+	for _, s := range got.Streams {
+		out[s["key"].(string)] = s
+	}
+	return out
+}
