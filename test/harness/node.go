@@ -52,8 +52,8 @@ type Node struct {
 	HTTPPort   int
 	RTMPAddr   string // "127.0.0.1:PORT"
 	RTMPPort   int
-	UDPPort    int // WebRTC ICE UDP mux
-	TCPPort    int // WebRTC ICE-TCP
+	UDPPort    int    // WebRTC ICE UDP mux
+	TCPPort    int    // WebRTC ICE-TCP
 	SRSAPIURL  string // "" unless NodeOptions.SRSAPI
 	SRSAPIPort int
 	ConfigPath string
