@@ -47,10 +47,10 @@ func browserPlayChecks(t *testing.T, player *harness.BrowserPage, codec string) 
 
 	tone, err := player.AudioTone("window.estuary.session.stream", 2*time.Second)
 	require.NoError(t, err)
-	t.Logf("%s via %s: %d frames decoded (%dx%d, %.0f fps, %d lost, jitter buffer %.0f ms) %v after Play; first frame %.0f ms; audio %.1f Hz at %.1f dBFS (signal in %d of %d analyser reads)",
+	t.Logf("%s via %s: %d frames decoded (%dx%d, %.0f fps, %d lost, jitter buffer %.0f ms) %v after Play; first frame %.0f ms; audio %.1f Hz at %.1f dBFS (signal in %d of %d analyser reads after %.0f ms)",
 		codec, st.RemoteCandidateType, st.InVideo.FramesDecoded, st.InVideo.Width, st.InVideo.Height, st.InVideo.FPS,
 		st.InVideo.PacketsLost, st.InVideo.JitterBufferDelayMs, took.Round(time.Millisecond), ttff,
-		tone.FrequencyHz, tone.LevelDBFS, tone.Frames, tone.Reads)
+		tone.FrequencyHz, tone.LevelDBFS, tone.Frames, tone.Reads, tone.WarmupMs)
 	require.InDelta(t, 440, tone.FrequencyHz, 20, "dominant frequency of the received audio")
 	require.GreaterOrEqual(t, tone.Frames, 3, "the received audio is not silence")
 	// ffmpeg's sine is at -18 dBFS; with voice processing off it arrives at about -21 dBFS.
@@ -117,10 +117,35 @@ func TestBrowserWHIPToWHEP(t *testing.T) {
 					require.NoError(t, srs.Eval(`window.estuary.stop()`, nil))
 				})
 			}
+			// Stop DELETEs the WHIP resource (Location of the 201): record what the page's fetch does.
+			require.NoError(t, pub.Eval(`(() => { window.deletes = []; const f = window.fetch;
+				window.fetch = async (u, o) => { const r = await f(u, o); if (o && o.method === 'DELETE') window.deletes.push({url: String(u), status: r.status}); return r; }; })()`, nil))
 			require.NoError(t, pub.Eval(`window.estuary.stop()`, nil))
 			var state string
 			require.NoError(t, pub.Eval(`window.estuary.state`, &state))
 			require.Equal(t, "stopped", state)
+			var deletes []struct {
+				URL    string
+				Status int
+			}
+			require.NoError(t, pub.Eval(`window.deletes`, &deletes))
+			require.Len(t, deletes, 1)
+			require.Contains(t, deletes[0].URL, node.httpURL+"/n/")
+			require.Contains(t, deletes[0].URL, "/whip/")
+			require.Contains(t, []int{200, 204}, deletes[0].Status, "DELETE %s", deletes[0].URL)
+			if codec == "H264" {
+				// After Stop the key is free at once for a new publisher.
+				again := b.NewPage()
+				defer again.Close()
+				require.NoError(t, again.Open(fmt.Sprintf("%s/publish.html?stream=%s&codec=VP8&autostart=1", node.httpURL, key)))
+				took, err := again.WaitFor(`window.estuary.state === 'live' || window.estuary.state === 'error'`, 10*time.Second)
+				require.NoError(t, err)
+				var hook struct{ State, Error string }
+				require.NoError(t, again.Eval(`({state: window.estuary.state, error: window.estuary.error})`, &hook))
+				require.Equal(t, "live", hook.State, "re-publishing right after Stop: %s", hook.Error)
+				t.Logf("re-published %s %v after Stop", key, took.Round(time.Millisecond))
+				require.NoError(t, again.Eval(`window.estuary.stop()`, nil))
+			}
 		})
 	}
 }

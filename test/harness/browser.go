@@ -490,8 +490,9 @@ type BrowserTone struct {
 	LevelDBFS   float64 `json:"levelDb"`   // RMS level while sounding (reads with signal), dBFS; -200 for silence
 	PeakDB      float64 `json:"peakDb"`    // level of the dominant bin, dB
 	SampleRate  float64 `json:"sampleRate"`
-	Frames      int     `json:"frames"` // analyser reads (every 100 ms) that had signal
-	Reads       int     `json:"reads"`  // analyser reads in all
+	Frames      int     `json:"frames"`   // analyser reads (every 100 ms) that had signal
+	Reads       int     `json:"reads"`    // analyser reads in all
+	WarmupMs    float64 `json:"warmupMs"` // time until the analyser first saw signal (at most 5 s)
 }
 
 // The analyser reads zeros unless the remote stream also plays in a media element (DESIGN.md), so a
@@ -512,9 +513,17 @@ const browserToneJS = `(async (stream, ms) => {
   const bins = new Float32Array(an.frequencyBinCount), power = new Float64Array(an.frequencyBinCount);
   const time = new Float32Array(an.fftSize);
   let sumSq = 0, n = 0, frames = 0, reads = 0;
-  const end = performance.now() + ms;
-  await new Promise((r) => setTimeout(r, 200));
-  while (performance.now() < end) {
+  // Warm-up: the element and the graph take a moment to start; wait (up to 5 s) for signal first.
+  const t0 = performance.now();
+  while (performance.now() - t0 < 5000) {
+    await new Promise((r) => setTimeout(r, 50));
+    an.getFloatTimeDomainData(time);
+    if (time.some((v) => v !== 0)) break;
+  }
+  const warmupMs = performance.now() - t0;
+  // At least ms and at least 10 reads (timers run late on a loaded machine), at most ms + 8 s.
+  const end = performance.now() + ms, limit = end + 8000;
+  while ((performance.now() < end || reads < 10) && performance.now() < limit) {
     await new Promise((r) => setTimeout(r, 100));
     an.getFloatTimeDomainData(time);
     let sq = 0; for (const v of time) sq += v * v;
@@ -533,7 +542,7 @@ const browserToneJS = `(async (stream, ms) => {
     if (d !== 0) f = (best + 0.5 * (a - c) / d) * hz;
   }
   const rms = n ? Math.sqrt(sumSq / n) : 0;
-  const out = { frequency: f, levelDb: rms > 0 ? 20 * Math.log10(rms) : -200, peakDb: power[best] > 0 ? 10 * Math.log10(power[best] / Math.max(frames, 1)) : -200, sampleRate: ctx.sampleRate, frames, reads };
+  const out = { frequency: f, levelDb: rms > 0 ? 20 * Math.log10(rms) : -200, peakDb: power[best] > 0 ? 10 * Math.log10(power[best] / Math.max(frames, 1)) : -200, sampleRate: ctx.sampleRate, frames, reads, warmupMs };
   await ctx.close();
   el.srcObject = null; el.remove();
   return out;

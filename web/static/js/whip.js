@@ -211,17 +211,25 @@ export class Session {
     });
   }
 
-  /** Ends the session: DELETE on the resource (errors ignored), then closes the PeerConnection. */
+  /**
+   * Ends the session: DELETE on the resource first (so the server ends it cleanly rather than
+   * noticing the transport close), at most 2 s; then closes the PeerConnection. Errors are ignored.
+   */
   async close() {
     if (this.closed) return;
     this.closed = true;
     const resource = this.resource;
-    try { this.pc.close(); } catch (e) { /* already closed */ }
     if (resource) {
+      const ctl = typeof AbortController !== 'undefined' ? new AbortController() : null;
+      const timer = ctl ? setTimeout(() => ctl.abort(), 2000) : null;
       try {
-        await fetch(resource, { method: 'DELETE', headers: this.headers });
-      } catch (e) { /* server gone */ }
+        this.deleteStatus = (await fetch(resource, { method: 'DELETE', headers: this.headers, signal: ctl && ctl.signal, keepalive: true })).status;
+      } catch (e) {
+        this.deleteStatus = 0; // server gone or too slow
+      }
+      clearTimeout(timer);
     }
+    try { this.pc.close(); } catch (e) { /* already closed */ }
   }
 
   /** ICE restart over PATCH (application/trickle-ice-sdpfrag), with the Link ICE servers if any. */
