@@ -13,6 +13,7 @@ import (
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
+	"fmt"
 	"io/fs"
 	"net/http"
 	"path"
@@ -106,6 +107,7 @@ func load() {
 		}
 	})
 	if loadErr != nil {
+		loadErr = fmt.Errorf("%w: %w", ErrAssets, loadErr)
 		return
 	}
 	// Fallback stubs for vendor libraries that scripts/web.sh did not build.
@@ -119,6 +121,9 @@ func load() {
 		}
 		return add(urlPath, name)
 	})
+	if loadErr != nil {
+		loadErr = fmt.Errorf("%w: %w", ErrAssets, loadErr)
+	}
 }
 
 // Handler serves the pages and their assets: GET and HEAD only, with ETag revalidation
@@ -151,7 +156,7 @@ var zeroTime time.Time
 
 func serve(w http.ResponseWriter, r *http.Request) {
 	if loadErr != nil {
-		http.Error(w, "web assets: "+loadErr.Error(), http.StatusInternalServerError)
+		http.Error(w, loadErr.Error(), http.StatusInternalServerError)
 		return
 	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
