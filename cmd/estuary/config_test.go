@@ -56,47 +56,50 @@ func TestDefaultsValid(t *testing.T) {
 	}
 }
 
+// parseCases are TestParse's table (FuzzParse's seeds too).
+var parseCases = []struct {
+	name    string
+	yaml    string
+	wantErr string
+	check   func(t *testing.T, c Config)
+}{
+	{name: "empty", yaml: "", check: func(t *testing.T, c Config) { require.Equal(t, "standalone", c.Role) }},
+	{name: "comment only", yaml: "# nothing\n", check: func(t *testing.T, c Config) { require.Equal(t, ":8080", c.HTTP.Listen) }},
+	{name: "unknown top-level key", yaml: "rolee: edge\n", wantErr: "rolee"},
+	{name: "unknown section key", yaml: "http:\n  listn: :80\n", wantErr: "listn"},
+	{name: "unknown section", yaml: "nope:\n  a: 1\n", wantErr: "nope"},
+	{name: "duration", yaml: "sfu:\n  grace: 2500ms\n", check: func(t *testing.T, c Config) { require.Equal(t, 2500*time.Millisecond, c.SFU.Grace) }},
+	{name: "integer duration refused", yaml: "sfu:\n  grace: 10\n", wantErr: "grace"},
+	{name: "bad duration", yaml: "hls:\n  segment: 2x\n", wantErr: "2x"},
+	{name: "on off booleans", yaml: "webrtc:\n  nack: off\n  twcc: on\nsfu:\n  takeover: on\n", check: func(t *testing.T, c Config) {
+		require.False(t, c.WebRTC.NACK)
+		require.True(t, c.WebRTC.TWCC)
+		require.True(t, c.SFU.Takeover)
+	}},
+	{name: "true false booleans", yaml: "turn:\n  enabled: false\n", check: func(t *testing.T, c Config) { require.False(t, c.TURN.Enabled) }},
+	{name: "bad boolean", yaml: "turn:\n  enabled: maybe\n", wantErr: "maybe"},
+	{name: "string for int", yaml: "rtmp:\n  chunk_size: big\n", wantErr: "rtmp.chunk_size"},
+	{name: "null keeps the default", yaml: "http:\n  srs_api_listen:\n", check: func(t *testing.T, c Config) { require.Equal(t, ":1985", c.HTTP.SRSAPIListen) }},
+	{name: "empty string turns off", yaml: "http:\n  srs_api_listen: \"\"\n", check: func(t *testing.T, c Config) { require.Equal(t, "", c.HTTP.SRSAPIListen) }},
+	{name: "type error names nested key", yaml: "limits:\n  max_connections:\n    rtmp: many\n", wantErr: "limits.max_connections.rtmp"},
+	{name: "ice servers both forms", yaml: "webrtc:\n  ice_servers:\n    - stun:a.example:3478\n    - urls: [turn:b.example:3478]\n      username: u\n      credential: p\n", check: func(t *testing.T, c Config) {
+		require.Len(t, c.WebRTC.ICEServers, 2)
+		require.Equal(t, []string{"stun:a.example:3478"}, c.WebRTC.ICEServers[0].URLs)
+		require.Equal(t, "u", c.WebRTC.ICEServers[1].Username)
+	}},
+	{name: "ice server unknown key", yaml: "webrtc:\n  ice_servers:\n    - urls: [stun:a:1]\n      user: u\n", wantErr: "user"},
+	{name: "max connections", yaml: "limits:\n  max_connections:\n    rtmp: 5\n", check: func(t *testing.T, c Config) { require.Equal(t, 5, c.Limits.MaxConnections.RTMP) }},
+	{name: "max connections unknown protocol", yaml: "limits:\n  max_connections:\n    srt: 5\n", wantErr: "srt"},
+	{name: "hooks", yaml: "auth:\n  hooks:\n    on_publish: [http://127.0.0.1:9/p]\n", check: func(t *testing.T, c Config) {
+		require.Equal(t, []string{"http://127.0.0.1:9/p"}, c.Auth.Hooks.OnPublish)
+	}},
+	{name: "two documents", yaml: "role: edge\n---\nrole: origin\n", wantErr: "more than one"},
+	{name: "not a mapping", yaml: "- a\n- b\n", wantErr: "config"},
+	{name: "unquoted star is an alias", yaml: "http:\n  cors: *\n", wantErr: "config"},
+}
+
 func TestParse(t *testing.T) {
-	cases := []struct {
-		name    string
-		yaml    string
-		wantErr string
-		check   func(t *testing.T, c Config)
-	}{
-		{name: "empty", yaml: "", check: func(t *testing.T, c Config) { require.Equal(t, "standalone", c.Role) }},
-		{name: "comment only", yaml: "# nothing\n", check: func(t *testing.T, c Config) { require.Equal(t, ":8080", c.HTTP.Listen) }},
-		{name: "unknown top-level key", yaml: "rolee: edge\n", wantErr: "rolee"},
-		{name: "unknown section key", yaml: "http:\n  listn: :80\n", wantErr: "listn"},
-		{name: "unknown section", yaml: "nope:\n  a: 1\n", wantErr: "nope"},
-		{name: "duration", yaml: "sfu:\n  grace: 2500ms\n", check: func(t *testing.T, c Config) { require.Equal(t, 2500*time.Millisecond, c.SFU.Grace) }},
-		{name: "integer duration refused", yaml: "sfu:\n  grace: 10\n", wantErr: "grace"},
-		{name: "bad duration", yaml: "hls:\n  segment: 2x\n", wantErr: "2x"},
-		{name: "on off booleans", yaml: "webrtc:\n  nack: off\n  twcc: on\nsfu:\n  takeover: on\n", check: func(t *testing.T, c Config) {
-			require.False(t, c.WebRTC.NACK)
-			require.True(t, c.WebRTC.TWCC)
-			require.True(t, c.SFU.Takeover)
-		}},
-		{name: "true false booleans", yaml: "turn:\n  enabled: false\n", check: func(t *testing.T, c Config) { require.False(t, c.TURN.Enabled) }},
-		{name: "bad boolean", yaml: "turn:\n  enabled: maybe\n", wantErr: "maybe"},
-		{name: "string for int", yaml: "rtmp:\n  chunk_size: big\n", wantErr: "rtmp.chunk_size"},
-		{name: "null keeps the default", yaml: "http:\n  srs_api_listen:\n", check: func(t *testing.T, c Config) { require.Equal(t, ":1985", c.HTTP.SRSAPIListen) }},
-		{name: "empty string turns off", yaml: "http:\n  srs_api_listen: \"\"\n", check: func(t *testing.T, c Config) { require.Equal(t, "", c.HTTP.SRSAPIListen) }},
-		{name: "type error names nested key", yaml: "limits:\n  max_connections:\n    rtmp: many\n", wantErr: "limits.max_connections.rtmp"},
-		{name: "ice servers both forms", yaml: "webrtc:\n  ice_servers:\n    - stun:a.example:3478\n    - urls: [turn:b.example:3478]\n      username: u\n      credential: p\n", check: func(t *testing.T, c Config) {
-			require.Len(t, c.WebRTC.ICEServers, 2)
-			require.Equal(t, []string{"stun:a.example:3478"}, c.WebRTC.ICEServers[0].URLs)
-			require.Equal(t, "u", c.WebRTC.ICEServers[1].Username)
-		}},
-		{name: "ice server unknown key", yaml: "webrtc:\n  ice_servers:\n    - urls: [stun:a:1]\n      user: u\n", wantErr: "user"},
-		{name: "max connections", yaml: "limits:\n  max_connections:\n    rtmp: 5\n", check: func(t *testing.T, c Config) { require.Equal(t, 5, c.Limits.MaxConnections.RTMP) }},
-		{name: "max connections unknown protocol", yaml: "limits:\n  max_connections:\n    srt: 5\n", wantErr: "srt"},
-		{name: "hooks", yaml: "auth:\n  hooks:\n    on_publish: [http://127.0.0.1:9/p]\n", check: func(t *testing.T, c Config) {
-			require.Equal(t, []string{"http://127.0.0.1:9/p"}, c.Auth.Hooks.OnPublish)
-		}},
-		{name: "two documents", yaml: "role: edge\n---\nrole: origin\n", wantErr: "more than one"},
-		{name: "not a mapping", yaml: "- a\n- b\n", wantErr: "config"},
-		{name: "unquoted star is an alias", yaml: "http:\n  cors: *\n", wantErr: "config"},
-	}
+	cases := parseCases
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			c := Defaults()
@@ -342,6 +345,9 @@ func FuzzParse(f *testing.F) {
 	if data, err := os.ReadFile("../../configs/estuary.yaml"); err == nil {
 		seeds = append(seeds, string(data))
 	}
+	for _, tc := range parseCases {
+		seeds = append(seeds, tc.yaml)
+	}
 	for _, s := range seeds {
 		f.Add([]byte(s))
 	}
@@ -362,5 +368,25 @@ func FuzzParse(f *testing.F) {
 		out2, err := back.Marshal()
 		require.NoError(t, err)
 		require.Equal(t, string(out), string(out2))
+	})
+}
+
+// FuzzApplyEnv: any ESTUARY_ variable gives an error (naming the key) or a config; never a panic.
+func FuzzApplyEnv(f *testing.F) {
+	for _, s := range []string{"ROLE=edge", "WEBRTC_NACK=off", "WEBRTC_PUBLIC_IPS=a,b", "SFU_GRACE=10", "WEBRTC_ICE_SERVERS=stun:a:1,{x}",
+		"LIMITS_MAX_CONNECTIONS_RTMP=9999999999999999999999", "AUTH_HOOKS_ON_PLAY=,", "HLS_WINDOW=-3", "X=1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, kv string) {
+		c := Defaults()
+		err := ApplyEnv(&c, []string{"ESTUARY_" + kv})
+		if err != nil {
+			require.ErrorIs(t, err, ErrConfig)
+			require.Contains(t, err.Error(), "ESTUARY_")
+			return
+		}
+		_ = c.Validate()
+		_, err = c.Marshal()
+		require.NoError(t, err)
 	})
 }
