@@ -238,6 +238,17 @@ func (d *DownTrack) pushLocked(p *rtp.Packet, pb *pktBuf, now int64) (wantKF boo
 		}
 		return wantKF
 	}
+	d.rebaseLocked(sn, p.Timestamp, now)
+	out, ots := sn-d.snOffset, p.Timestamp-d.tsOffset
+	d.enqueueLocked(out, ots, p.Marker, p.Payload, pb)
+	d.lastOutSN, d.lastOutTS, d.lastOutWall, d.haveOut = out, ots, now, true
+	return wantKF
+}
+
+// rebaseLocked starts a new numbering epoch if one is due: the packet (sn, ts) goes out as the one
+// after the last sent and, after a source change, its timestamp continues from the last sent plus the
+// wall time elapsed. d.mu must be held.
+func (d *DownTrack) rebaseLocked(sn uint16, ts uint32, now int64) {
 	if d.rebase || !d.haveOut {
 		if d.haveOut {
 			d.snOffset = sn - (d.lastOutSN + 1)
@@ -246,23 +257,12 @@ func (d *DownTrack) pushLocked(p *rtp.Packet, pb *pktBuf, now int64) (wantKF boo
 	}
 	if d.tsRebase {
 		if d.haveOut {
-			clock := uint64(d.clockRate())
-			elapsed := now - d.lastOutWall
-			if elapsed < 0 {
-				elapsed = 0
-			}
-			ticks := uint32(uint64(elapsed) * clock / uint64(time.Second))
-			if ticks == 0 {
-				ticks = 1
-			}
-			d.tsOffset = p.Timestamp - (d.lastOutTS + ticks)
+			elapsed := max(now-d.lastOutWall, 0)
+			ticks := uint32(uint64(elapsed) * uint64(d.clockRate()) / uint64(time.Second))
+			d.tsOffset = ts - (d.lastOutTS + max(ticks, 1))
 		}
 		d.tsRebase = false
 	}
-	out, ots := sn-d.snOffset, p.Timestamp-d.tsOffset
-	d.enqueueLocked(out, ots, p.Marker, p.Payload, pb)
-	d.lastOutSN, d.lastOutTS, d.lastOutWall, d.haveOut = out, ots, now, true
-	return wantKF
 }
 
 func (d *DownTrack) clockRate() uint32 {
@@ -392,52 +392,39 @@ func (d *DownTrack) compressReplayLocked() {
 	d.lastOutTS = last
 }
 
+// writerState is the writer goroutine's own state (no lock: one goroutine).
+type writerState struct {
+	batch       [writeBatch]dtSlot
+	hdr         rtp.Header
+	pace        *time.Timer
+	paceNext    int64 // nanotime the next replayed packet may go
+	interval    int64 // ns between replayed packets; 0: no pacing
+	lastLog     int64
+	loggedDrops uint64
+}
+
 // run is the writer goroutine: it drains the queue into the sink.
 func (d *DownTrack) run() {
 	defer d.wg.Done()
-	var batch [writeBatch]dtSlot
-	hdr := rtp.Header{Version: 2}
-	var pace *time.Timer
-	var paceNext int64
-	lastLog := nanotime() - d.logEvery // the first drops are reported at once
-	var sentPkts, sentBytes uint64
-	var loggedDrops uint64
-	interval := int64(0)
+	w := &writerState{hdr: rtp.Header{Version: 2}, lastLog: nanotime() - d.logEvery}
 	if d.replayRate > 0 {
-		interval = int64(time.Second) / int64(d.replayRate)
+		w.interval = int64(time.Second) / int64(d.replayRate)
 	}
-	for {
-		if d.closed.Load() { // Close frees what is still queued
-			if pace != nil {
-				pace.Stop()
-			}
-			return
+	defer func() {
+		if w.pace != nil {
+			w.pace.Stop()
 		}
-		d.mu.Lock()
-		k := 0
-		avail := d.n - d.replayHold
-		for k < len(batch) && k < avail {
-			batch[k] = d.ring[d.head]
-			d.ring[d.head] = dtSlot{}
-			d.head++
-			if d.head == len(d.ring) {
-				d.head = 0
-			}
-			d.n--
-			if batch[k].replay {
-				d.replayQueued--
-			}
-			k++
+		if dropped := d.dropped.Load(); d.log != nil && dropped != w.loggedDrops {
+			d.logDrops(dropped - w.loggedDrops)
 		}
-		if k == 0 {
-			d.idle = true // the next packet wakes us
-		}
-		d.mu.Unlock()
+	}()
+	for !d.closed.Load() { // Close frees what is still queued
+		k := d.take(w)
 		if d.log != nil {
-			if now := nanotime(); now-lastLog >= d.logEvery {
-				if dropped := d.dropped.Load(); dropped != loggedDrops {
-					d.logDrops(dropped - loggedDrops)
-					loggedDrops, lastLog = dropped, now
+			if now := nanotime(); now-w.lastLog >= d.logEvery {
+				if dropped := d.dropped.Load(); dropped != w.loggedDrops {
+					d.logDrops(dropped - w.loggedDrops)
+					w.loggedDrops, w.lastLog = dropped, now
 				}
 			}
 		}
@@ -446,64 +433,94 @@ func (d *DownTrack) run() {
 			case <-d.wake:
 				continue
 			case <-d.done:
-				if pace != nil {
-					pace.Stop()
-				}
-				if dropped := d.dropped.Load(); d.log != nil && dropped != loggedDrops {
-					d.logDrops(dropped - loggedDrops)
-				}
 				return
 			}
 		}
-		for j := 0; j < k; j++ {
-			s := &batch[j]
-			if d.closed.Load() { // closing: free the rest of the batch
-				for ; j < k; j++ {
-					batch[j].buf.release()
-					batch[j] = dtSlot{}
-				}
-				break
-			}
-			if s.replay && interval > 0 {
-				now := nanotime()
-				if floor := now - replayBurst*interval; paceNext < floor {
-					paceNext = floor
-				}
-				if wait := paceNext - now; wait > 0 {
-					if pace == nil {
-						pace = time.NewTimer(time.Duration(wait))
-					} else {
-						pace.Reset(time.Duration(wait))
-					}
-					select {
-					case <-pace.C:
-					case <-d.done:
-						pace.Stop()
-						for ; j < k; j++ {
-							batch[j].buf.release()
-							batch[j] = dtSlot{}
-						}
-						return
-					}
-				}
-				paceNext += interval
-			}
-			// Reset what a sink's interceptors may have set on the reused header (keeping capacity).
-			hdr = rtp.Header{Version: 2, Marker: s.marker, SequenceNumber: s.sn, Timestamp: s.ts,
-				CSRC: hdr.CSRC[:0], Extensions: hdr.Extensions[:0]}
-			payload := s.buf.b
-			if _, err := d.sink.WriteRTP(&hdr, payload); err == nil {
-				sentPkts++
-				sentBytes += uint64(len(payload))
-			}
-			s.buf.release()
-			*s = dtSlot{}
+		if !d.send(w, k) {
+			return
 		}
-		if sentPkts > 0 { // counted per batch: fewer atomic operations
-			d.packets.Add(sentPkts)
-			d.bytes.Add(sentBytes)
-			sentPkts, sentBytes = 0, 0
+	}
+}
+
+// take moves up to a batch of sendable slots out of the ring; with none, it marks the writer idle.
+func (d *DownTrack) take(w *writerState) (k int) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	avail := d.n - d.replayHold
+	for k < len(w.batch) && k < avail {
+		w.batch[k] = d.ring[d.head]
+		d.ring[d.head] = dtSlot{}
+		d.head++
+		if d.head == len(d.ring) {
+			d.head = 0
 		}
+		d.n--
+		if w.batch[k].replay {
+			d.replayQueued--
+		}
+		k++
+	}
+	if k == 0 {
+		d.idle = true // the next packet wakes us
+	}
+	return k
+}
+
+// send writes the batch's k slots to the sink, pacing replayed ones. It returns false, having freed
+// the rest of the batch, when the DownTrack closes meanwhile.
+func (d *DownTrack) send(w *writerState, k int) bool {
+	var sentPkts, sentBytes uint64
+	ok := true
+	for j := 0; j < k; j++ {
+		s := &w.batch[j]
+		if d.closed.Load() || s.replay && w.interval > 0 && !d.paceReplay(w) {
+			for ; j < k; j++ { // closing: free the rest of the batch
+				w.batch[j].buf.release()
+				w.batch[j] = dtSlot{}
+			}
+			ok = false
+			break
+		}
+		// Reset what a sink's interceptors may have set on the reused header (keeping capacity).
+		w.hdr = rtp.Header{Version: 2, Marker: s.marker, SequenceNumber: s.sn, Timestamp: s.ts,
+			CSRC: w.hdr.CSRC[:0], Extensions: w.hdr.Extensions[:0]}
+		payload := s.buf.b
+		if _, err := d.sink.WriteRTP(&w.hdr, payload); err == nil {
+			sentPkts++
+			sentBytes += uint64(len(payload))
+		}
+		s.buf.release()
+		*s = dtSlot{}
+	}
+	if sentPkts > 0 { // counted per batch: fewer atomic operations
+		d.packets.Add(sentPkts)
+		d.bytes.Add(sentBytes)
+	}
+	return ok
+}
+
+// paceReplay waits until the next replayed packet may go (a token bucket of replayBurst packets at
+// ReplayRate). It returns false if the DownTrack closes meanwhile.
+func (d *DownTrack) paceReplay(w *writerState) bool {
+	now := nanotime()
+	if floor := now - replayBurst*w.interval; w.paceNext < floor {
+		w.paceNext = floor
+	}
+	w.paceNext += w.interval
+	wait := w.paceNext - w.interval - now
+	if wait <= 0 {
+		return true
+	}
+	if w.pace == nil {
+		w.pace = time.NewTimer(time.Duration(wait))
+	} else {
+		w.pace.Reset(time.Duration(wait))
+	}
+	select {
+	case <-w.pace.C:
+		return true
+	case <-d.done:
+		return false
 	}
 }
 

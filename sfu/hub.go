@@ -145,31 +145,10 @@ func (h *Hub) Publish(ctx context.Context, key string, pub Publisher, tracks []T
 	if err := validTracks(tracks); err != nil {
 		return nil, fmt.Errorf("publish %s: %w", key, err)
 	}
-	h.mu.Lock()
-	if h.closed {
-		h.mu.Unlock()
-		return nil, fmt.Errorf("publish %s: %w", key, ErrClosed)
+	s, old, err := h.reserve(key)
+	if err != nil {
+		return nil, fmt.Errorf("publish %s: %w", key, err)
 	}
-	s := h.streams[key]
-	var old *Publication
-	if s != nil {
-		if s.claiming || s.pub != nil && !h.cfg.Takeover {
-			h.mu.Unlock()
-			return nil, fmt.Errorf("publish %s: %w", key, ErrPublisherExists)
-		}
-		if s.pub != nil { // takeover: the old publication ends without a grace period
-			old = s.pub
-			old.closed.Store(true)
-			s.pub = nil
-		}
-	} else {
-		s = &Stream{hub: h, key: key, created: time.Now()}
-		h.streams[key] = s
-	}
-	s.claiming = true
-	s.stopGraceLocked()
-	h.mu.Unlock()
-
 	if old != nil {
 		for _, t := range old.tracks {
 			t.detach(old)
@@ -179,7 +158,6 @@ func (h *Hub) Publish(ctx context.Context, key string, pub Publisher, tracks []T
 		_ = old.pub.Close()
 		h.emit(EventUnpublish, key, old.pub)
 	}
-	var err error
 	if h.deps.Registry != nil {
 		err = h.deps.Registry.Claim(ctx, key, pub)
 	}
@@ -198,23 +176,8 @@ func (h *Hub) Publish(ctx context.Context, key string, pub Publisher, tracks []T
 		}
 		return nil, fmt.Errorf("publish %s: %w", key, err)
 	}
-	p := &Publication{stream: s, pub: pub, tracks: make([]*Track, len(tracks))}
-	var kept []*Track
-	for i, info := range tracks {
-		var t *Track
-		for _, ot := range s.tracks {
-			oi := ot.Info()
-			if oi.ID == info.ID && oi.Kind == info.Kind && strings.EqualFold(oi.Codec.MimeType, info.Codec.MimeType) {
-				t = ot
-				kept = append(kept, t)
-				break
-			}
-		}
-		if t == nil {
-			t = newTrack(key, info, &h.cfg)
-		}
-		p.tracks[i] = t
-	}
+	p := &Publication{stream: s, pub: pub}
+	kept := h.matchTracksLocked(p, tracks)
 	h.mu.Unlock()
 
 	// Attach outside h.mu (it waits for the tracks' fan-out); s.claiming keeps other publishers and
@@ -245,6 +208,57 @@ func (h *Hub) Publish(ctx context.Context, key string, pub Publisher, tracks []T
 		}
 	}
 	return p, nil
+}
+
+// reserve marks key's stream (made if need be) as being claimed by a new publisher. With a live
+// publisher it fails (ErrPublisherExists) or, with Config.Takeover, returns the publication to end.
+func (h *Hub) reserve(key string) (s *Stream, old *Publication, err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return nil, nil, ErrClosed
+	}
+	s = h.streams[key]
+	if s != nil {
+		if s.claiming || s.pub != nil && !h.cfg.Takeover {
+			return nil, nil, ErrPublisherExists
+		}
+		if s.pub != nil { // takeover: the old publication ends without a grace period
+			old = s.pub
+			old.closed.Store(true)
+			s.pub = nil
+		}
+	} else {
+		s = &Stream{hub: h, key: key, created: time.Now()}
+		h.streams[key] = s
+	}
+	s.claiming = true
+	s.stopGraceLocked()
+	return s, old, nil
+}
+
+// matchTracksLocked fills p's tracks: a stream's track with the same ID, kind and codec mime type is
+// kept (its writers continue), other declared tracks are new. It returns the kept ones. h.mu must be
+// held.
+func (h *Hub) matchTracksLocked(p *Publication, tracks []TrackInfo) (kept []*Track) {
+	s := p.stream
+	p.tracks = make([]*Track, len(tracks))
+	for i, info := range tracks {
+		var t *Track
+		for _, ot := range s.tracks {
+			oi := ot.Info()
+			if oi.ID == info.ID && oi.Kind == info.Kind && strings.EqualFold(oi.Codec.MimeType, info.Codec.MimeType) {
+				t = ot
+				kept = append(kept, t)
+				break
+			}
+		}
+		if t == nil {
+			t = newTrack(s.key, info, &h.cfg)
+		}
+		p.tracks[i] = t
+	}
+	return kept
 }
 
 // unpublish ends p (Publication.Close): the stream enters its grace period, or ends without subscribers.

@@ -84,7 +84,12 @@ func TestConcurrentChurn(t *testing.T) {
 			time.Sleep(100 * time.Microsecond)
 		}
 	})
+	// Run for 300ms, and longer (up to 10s) on a slow machine until both sides had their turns.
+	deadline := time.Now().Add(10 * time.Second)
 	time.Sleep(300 * time.Millisecond)
+	for (published.Load() < 20 || subscribed.Load() < 20) && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
 	stop.Store(true)
 	wg.Wait()
 	t.Logf("publications %d, subscriptions %d", published.Load(), subscribed.Load())
