@@ -85,4 +85,12 @@ func TestAppRTMPToWHEP(t *testing.T) {
 		return apiStreamsRaw(t, n)["live/w"]["send_bytes"].(float64) > 0
 	}, 5*time.Second, 100*time.Millisecond, "send_bytes counts the WHEP viewer")
 	t.Logf("video %d B, audio %d B received; API send_bytes %.0f", video.Load(), audio.Load(), apiStreamsRaw(t, n)["live/w"]["send_bytes"])
+
+	// SIGTERM with a live publisher and a live WHEP viewer: exit 0 well within shutdown_timeout (5s).
+	stopAt := time.Now()
+	require.NoError(t, n.Stop())
+	took := time.Since(stopAt)
+	t.Logf("stopped with a live viewer in %v", took.Round(time.Millisecond))
+	require.Less(t, took, 5*time.Second)
+	require.Equal(t, 0, n.ExitCode())
 }
