@@ -96,7 +96,9 @@ func TestBrowserWHIPToWHEP(t *testing.T) {
 					require.NoError(t, err)
 					var row string
 					require.NoError(t, index.Eval(sel+`.innerText`, &row))
-					t.Logf("index row: %q", row)
+					shot, err := index.Screenshot("index")
+					require.NoError(t, err)
+					t.Logf("index row: %q (screenshot %s)", row, shot)
 					require.Contains(t, row, key)
 					require.Contains(t, strings.ToUpper(row), "H264")
 				})
