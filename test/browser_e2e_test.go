@@ -87,6 +87,27 @@ func TestBrowserWHIPToWHEP(t *testing.T) {
 			require.NoError(t, player.Eval(`window.estuary.stop()`, nil))
 
 			if codec == "H264" {
+				t.Run("pages from another origin with a typed server URL", func(t *testing.T) {
+					// The pages served by a different origin (a static server) talk to the node through
+					// its CORS headers: Location must be readable, DELETE allowed.
+					other := startPagesServer(t)
+					cross := b.NewPage()
+					defer cross.Close()
+					require.NoError(t, cross.Open(fmt.Sprintf("%s/play.html?server=%s&stream=%s&autoplay=1", other.URL, node.httpURL, key)))
+					_, err := cross.WaitFor(`window.estuary.stats && window.estuary.stats.inbound.video && window.estuary.stats.inbound.video.framesDecoded >= 30`, 15*time.Second)
+					require.NoError(t, err)
+					var hook struct {
+						URL      string
+						Resource string
+					}
+					require.NoError(t, cross.Eval(`({url: window.estuary.url, resource: window.estuary.session.resource})`, &hook))
+					require.Equal(t, node.httpURL+"/whep/"+key, hook.URL)
+					require.Contains(t, hook.Resource, node.httpURL+"/n/", "Location readable cross-origin")
+					var status int
+					require.NoError(t, cross.Eval(`(async () => { const s = window.estuary.session; await window.estuary.stop(); return s.deleteStatus; })()`, &status))
+					require.Contains(t, []int{200, 204}, status, "cross-origin DELETE")
+					t.Logf("page origin %s played %s and deleted %s (%d)", other.URL, hook.URL, hook.Resource, status)
+				})
 				t.Run("index lists the stream", func(t *testing.T) {
 					index := b.NewPage()
 					defer index.Close()
