@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -119,6 +120,30 @@ func TestBrowserPagesStatic(t *testing.T) {
 				require.NoError(t, page.Eval(`import('./static/js/whip.js').then((m) => JSON.stringify(`+c.expr+`))`, &got))
 				require.JSONEq(t, c.want, got)
 			})
+		}
+	})
+
+	t.Run("vendor libraries load", func(t *testing.T) {
+		// Built by scripts/web.sh (make) from npm: the real players, which support this browser's
+		// MediaSource; without the build, the stand-ins say the library is missing.
+		require.NoError(t, page.Open(srv.URL+"/play.html"))
+		var got struct {
+			Hls, Mpegts bool
+			Missing     []string
+		}
+		require.NoError(t, page.Eval(`(async () => {
+			for (const f of ['hls.min.js', 'mpegts.js']) await new Promise((ok, fail) => {
+				const s = document.createElement('script'); s.src = 'static/vendor/' + f; s.onload = ok; s.onerror = () => fail(new Error(f)); document.head.append(s);
+			});
+			return {hls: !!(window.Hls && Hls.isSupported()), mpegts: !!(window.mpegts && mpegts.isSupported()), missing: window.estuaryVendorMissing || []};
+		})()`, &got))
+		_, err := os.Stat("../web/static/vendor/hls.min.js")
+		if err == nil {
+			require.True(t, got.Hls, "hls.js loads and supports this browser")
+			require.True(t, got.Mpegts, "mpegts.js loads and supports this browser")
+			require.Empty(t, got.Missing)
+		} else {
+			require.ElementsMatch(t, []string{"hls.js", "mpegts.js"}, got.Missing)
 		}
 	})
 
