@@ -177,17 +177,17 @@ func TestRTMPE2EFFmpegToWHEP(t *testing.T) {
 				require.NoError(t, err)
 				annexB = append(annexB, b...)
 				// Timing counts once the viewer is connected and past the GOP replay burst.
-				if p.pkt.Marker && p.at.Sub(v.connected) > 1500*time.Millisecond {
+				if p.pkt.Marker && p.at.Sub(v.connected) > time.Second {
 					markers = append(markers, p)
 				}
 			}
 			widths := harness.FFprobeVideoFrames(t, "h264", annexB)
 			require.Greater(t, len(widths), 50)
-			require.Greater(t, len(markers), 30)
+			require.Greater(t, len(markers), 40)
 			require.Equal(t, c.bframes, video["bframes"] == true)
-			// Least-squares slope of RTP time over arrival time over the middle half (x264 delays the first
-			// frames by its lookahead and flushes the last ones in a burst when ffmpeg ends).
-			fit := markers[len(markers)/4 : len(markers)*3/4]
+			// Least-squares slope of RTP time over arrival time, leaving out the last 15 frames (x264
+			// flushes its lookahead in a burst when ffmpeg ends).
+			fit := markers[:len(markers)-15]
 			slope := rtmpSlope(fit)
 			wall := fit[len(fit)-1].at.Sub(fit[0].at).Seconds()
 			t.Logf("WHEP video: %d packets, %d frames decoded, RTP clock over %.2fs of wall time: slope %.3f", len(pkts), len(widths), wall, slope)
