@@ -401,11 +401,12 @@ const rtmpInboundJS = `window.estuary.session.pc.getStats().then((r) => {
 })`
 
 // TestRTMPE2EBFramesChromium measures what Chromium does with an RTMP stream that has B-frames
-// (x264 High, -bf 2, 25 fps) with webrtc.bframes keep and drop, against the same stream without
-// B-frames: frames decoded, freezes and jitter buffer delay over 6 s. It prints the figures. Measured
-// here: with B-frames Chromium decodes about 1 frame per second in both modes (its WebRTC H.264 decoder
-// treats the decoder's reordering delay as an error and waits for the next keyframe), without them
-// 25 fps; so the test requires full frame rate only of the control and some frames of the others.
+// (x264 High, -bf 2, 25 fps, so 9 I/P pictures a second) with webrtc.bframes keep and drop, against the
+// same stream without B-frames: frames decoded, freezes and jitter buffer delay over 6 s, printed.
+// Measured: with B-frames kept Chromium decodes about 1 picture per second (its WebRTC H.264 decoder
+// takes the decoder's reordering delay for an error and waits for the next keyframe); with drop (every
+// B slice dropped, the SPS rewritten to announce no reordering) it plays every I/P picture, 9 fps with
+// no freeze; the control plays 25 fps. So drop is the default, and the test holds each mode to that.
 func TestRTMPE2EBFramesChromium(t *testing.T) {
 	b := harness.NewBrowser(t, harness.BrowserOptions{})
 	cases := []struct {
@@ -414,7 +415,7 @@ func TestRTMPE2EBFramesChromium(t *testing.T) {
 		minFPS     float64
 	}{
 		{name: "bf2 keep", mode: "keep", bf: 2, minFPS: 0.3},
-		{name: "bf2 drop", mode: "drop", bf: 2, minFPS: 0.3},
+		{name: "bf2 drop", mode: "drop", bf: 2, minFPS: 7},
 		{name: "bf0 control", mode: "keep", minFPS: 20},
 	}
 	for _, c := range cases {

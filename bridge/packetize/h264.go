@@ -45,6 +45,12 @@ type H264 struct {
 	stap     []byte // STAP-A payload of sps+pps, or nil when it does not fit one packet
 	// DropDisposableB drops slices of non-reference B pictures (nal_ref_idc 0).
 	DropDisposableB bool
+	// DropBFrames drops every B slice, reference B pictures included (x264 and the encoders like it
+	// never reference a B picture from a P or I picture), and rewrites the SPS to say pictures are not
+	// reordered: decoders that cannot reorder (Chromium's WebRTC H.264 decoder) then play the stream at
+	// the rate of its I and P pictures instead of stalling. Set it before SetParameterSets.
+	DropBFrames bool
+	origSPS     []byte // the SPS as received (before any rewrite), to spot in-band changes
 	// ParamsChanged is set when in-band SPS/PPS replaced the parameter sets; the caller clears it.
 	ParamsChanged bool
 }
@@ -60,6 +66,17 @@ func NewH264(w Writer, cfg Config) *H264 {
 func (p *H264) SetParameterSets(sps, pps [][]byte) {
 	p.sps = cloneAll(sps)
 	p.pps = cloneAll(pps)
+	p.origSPS = nil
+	if len(sps) > 0 {
+		p.origSPS = append([]byte(nil), sps[0]...)
+	}
+	if p.DropBFrames {
+		for i, s := range p.sps {
+			if out, changed, err := codec.AVCSPSNoReorder(s); err == nil && changed {
+				p.sps[i] = out
+			}
+		}
+	}
 	p.buildSTAP()
 }
 
@@ -103,6 +120,10 @@ func (p *H264) skip(n []byte) bool {
 		// forbidden_zero_bit marks a damaged NAL unit.
 		return true
 	}
+	if p.DropBFrames {
+		st, ok := codec.AVCSliceType(n)
+		return ok && st == codec.SliceB
+	}
 	return p.DropDisposableB && codec.AVCDisposableB(n)
 }
 
@@ -136,7 +157,7 @@ func (p *H264) WriteAVCC(au []byte, lengthSize int, ts uint32) error {
 		off += len(rest) - len(r)
 		rest = r
 	}
-	if sps != nil && pps != nil && (len(p.sps) != 1 || len(p.pps) != 1 || !bytes.Equal(sps, p.sps[0]) || !bytes.Equal(pps, p.pps[0])) {
+	if sps != nil && pps != nil && (len(p.sps) != 1 || len(p.pps) != 1 || !bytes.Equal(sps, p.origSPS) || !bytes.Equal(pps, p.pps[0])) {
 		p.SetParameterSets([][]byte{sps}, [][]byte{pps})
 		p.ParamsChanged = true
 	}
@@ -210,5 +231,5 @@ func (p *H264) sendNALU(n []byte, ts uint32, marker bool) error {
 	return nil
 }
 
-// ParameterSets returns the SPS and PPS in use (not copies: do not modify).
+// ParameterSets returns the SPS and PPS in use, as sent (not copies: do not modify).
 func (p *H264) ParameterSets() (sps, pps [][]byte) { return p.sps, p.pps }

@@ -183,3 +183,21 @@ func btoi(b bool) int {
 	}
 	return 0
 }
+
+func TestH264DropBFrames(t *testing.T) {
+	var col collector
+	p := NewH264(&col, Config{})
+	p.DropBFrames = true
+	p.SetParameterSets([][]byte{testSPS}, [][]byte{testPPS})
+	refB := []byte{0x21, 0xa0, 1, 2} // nal_ref_idc 1, slice_type B
+	nonRefB := []byte{0x01, 0xa0, 1, 2}
+	pslice := nal(0x41, 50)
+	require.NoError(t, p.WriteAVCC(avcc(refB), 4, 0))
+	require.NoError(t, p.WriteAVCC(avcc(nonRefB), 4, 0))
+	require.Empty(t, col.pkts, "every B slice is dropped")
+	require.NoError(t, p.WriteAVCC(avcc(pslice), 4, 0))
+	require.Len(t, col.pkts, 1)
+	// The same in-band SPS again is not a change even when the one sent was rewritten.
+	require.NoError(t, p.WriteAVCC(avcc(testSPS, testPPS, nal(0x65, 40)), 4, 0))
+	require.False(t, p.ParamsChanged)
+}

@@ -404,8 +404,8 @@ func (in *ingest) publish() error {
 			switch in.vcodec {
 			case flv.VideoAVC:
 				in.h264 = packetize.NewH264(tr, packetizerConfig(96))
+				in.h264.DropBFrames = in.ss.srv.cfg.BFrames == "drop"
 				in.h264.SetParameterSets(in.avc.SPS, in.avc.PPS)
-				in.h264.DropDisposableB = in.ss.srv.cfg.BFrames == "drop"
 			case flv.VideoHEVC:
 				in.h265 = packetize.NewH265(tr, packetizerConfig(98))
 				in.h265.SetParameterSets(in.hevc.VPS, in.hevc.SPS, in.hevc.PPS)

@@ -53,14 +53,20 @@ func TestIngestFFmpeg(t *testing.T) {
 		profile   string
 		bframes   bool
 		wantAudio bool
+		drop      bool
 	}{
 		{name: "baseline with aac", video: []string{"-profile:v", "baseline", "-g", "50"}, audio: true, profile: "Constrained Baseline", wantAudio: true},
 		{name: "high with b-frames", video: []string{"-profile:v", "high", "-bf", "2", "-g", "50"}, audio: true, profile: "High", bframes: true, wantAudio: true},
 		{name: "video only", video: []string{"-profile:v", "main", "-g", "25"}, profile: "Main", bframes: true},
+		{name: "high with b-frames dropped", video: []string{"-profile:v", "high", "-bf", "2", "-g", "50"}, profile: "High", bframes: true, drop: true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, hub, base := startServer(t, Config{}, sfu.Config{Grace: time.Second}, nil)
+			cfg := Config{}
+			if c.drop {
+				cfg.BFrames = "drop"
+			}
+			_, hub, base := startServer(t, cfg, sfu.Config{Grace: time.Second}, nil)
 			ff := startFFmpeg(t, pushArgs(base+"/live/test?token=abc", "320x240", 6, c.video, c.audio)...)
 			sub, _ := subscribeWhenLive(t, hub, "live/test", 5*time.Second)
 			require.NoError(t, ff.wait(t, 15*time.Second), ff.stderr.String())
@@ -79,6 +85,13 @@ func TestIngestFFmpeg(t *testing.T) {
 
 			widths := checkVideo(t, sub)
 			require.Equal(t, 320, widths[0])
+			if c.drop {
+				// Every B picture is gone: 6 s at 25 fps with -bf 2 leaves about a third of the frames.
+				require.Less(t, len(widths), 100)
+				require.Greater(t, len(widths), 30)
+			} else {
+				require.Len(t, widths, 150)
+			}
 
 			aac := st.Track("aac")
 			if !c.wantAudio {

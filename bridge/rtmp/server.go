@@ -32,8 +32,10 @@ type Config struct {
 	HeaderWait time.Duration
 	// NodeID is this node's ID (for logs and later for play URLs).
 	NodeID string
-	// BFrames is "keep" (default: forward B-frames as they are) or "drop" (drop non-reference B
-	// slices of H.264, webrtc.bframes).
+	// BFrames is webrtc.bframes for H.264: "keep" (default here; forward B-frames as they are) or "drop"
+	// (drop every B slice and rewrite the SPS to announce no reordering: Chromium then plays at the
+	// rate of the I and P pictures, where with B-frames it decodes about one picture per second).
+	// The stream in the hub is what WebRTC viewers get; relays and FLV/HLS get the same track.
 	BFrames string
 	// Takeover mirrors sfu.takeover: when set, a publish of a live key is not refused up front (the hub
 	// decides).
