@@ -301,14 +301,16 @@ func startWHIP(t *testing.T, e *env, path string) *publisher {
 
 // trackStats is what a viewer saw of one track.
 type trackStats struct {
-	packets  int
-	gaps     int
-	lastSN   uint16
-	ssrc     uint32
-	mime     string
-	first    []byte // payload of the first packet
-	firstAt  time.Time
-	ssrcSeen int // distinct SSRCs seen
+	packets   int
+	gaps      int // sequence numbers skipped and not (yet) received late
+	recovered int // skipped sequence numbers that arrived late (NACK retransmissions)
+	missing   map[uint16]bool
+	lastSN    uint16
+	ssrc      uint32
+	mime      string
+	first     []byte // payload of the first packet
+	firstAt   time.Time
+	ssrcSeen  int // distinct SSRCs seen
 }
 
 // viewer is a WHEP client made with pion's default codecs and interceptors (not ours).
@@ -398,20 +400,37 @@ func (v *viewer) record(kind, mime string, p *rtp.Packet) {
 	defer v.mu.Unlock()
 	s := v.tracks[kind]
 	if s == nil {
-		s = &trackStats{mime: mime, first: append([]byte(nil), p.Payload...), firstAt: time.Now(), ssrc: p.SSRC, ssrcSeen: 1}
+		s = &trackStats{mime: mime, first: append([]byte(nil), p.Payload...), firstAt: time.Now(), ssrc: p.SSRC, ssrcSeen: 1,
+			missing: map[uint16]bool{}}
 		v.tracks[kind] = s
-	} else {
-		if p.SequenceNumber != s.lastSN+1 {
-			s.gaps++
-			v.gapLogs = append(v.gapLogs, kind+": gap after "+itoa(int(s.lastSN))+" to "+itoa(int(p.SequenceNumber)))
+		s.lastSN = p.SequenceNumber
+		s.packets++
+
+		return
+	}
+	if p.SSRC != s.ssrc {
+		s.ssrcSeen++
+		s.ssrc = p.SSRC
+	}
+	s.packets++
+	switch d := int16(p.SequenceNumber - s.lastSN); {
+	case d == 1:
+		s.lastSN = p.SequenceNumber
+	case d > 1:
+		for k := s.lastSN + 1; k != p.SequenceNumber; k++ {
+			s.missing[k] = true
 		}
-		if p.SSRC != s.ssrc {
-			s.ssrcSeen++
-			s.ssrc = p.SSRC
+		v.gapLogs = append(v.gapLogs, kind+": gap after "+itoa(int(s.lastSN))+" to "+itoa(int(p.SequenceNumber)))
+		s.lastSN = p.SequenceNumber
+	default: // late: a retransmission of a skipped one, or a duplicate
+		if s.missing[p.SequenceNumber] {
+			delete(s.missing, p.SequenceNumber)
+			s.recovered++
+		} else {
+			v.gapLogs = append(v.gapLogs, kind+": duplicate "+itoa(int(p.SequenceNumber)))
 		}
 	}
-	s.lastSN = p.SequenceNumber
-	s.packets++
+	s.gaps = len(s.missing)
 }
 
 func itoa(i int) string { return string(appendInt(nil, i)) }
@@ -429,7 +448,10 @@ func (v *viewer) snapshot(kind string) trackStats {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if s := v.tracks[kind]; s != nil {
-		return *s
+		c := *s
+		c.missing = nil
+
+		return c
 	}
 
 	return trackStats{}
@@ -457,4 +479,30 @@ func (v *viewer) waitPackets(t *testing.T, baseVideo, baseAudio, n int, within t
 func (v *viewer) flowing(t *testing.T) {
 	t.Helper()
 	v.waitPackets(t, v.snapshot("video").packets, v.snapshot("audio").packets, 10, 5*time.Second)
+}
+
+// requireContinuous requires that every sequence number of the viewer's video and audio arrived
+// (allowing a moment for NACK retransmissions of packets the network lost).
+func (v *viewer) requireContinuous(t *testing.T) { v.requireContinuousAudioLoss(t, 0) }
+
+// requireContinuousAudioLoss is requireContinuous allowing up to lossAllowed audio packets lost (audio
+// has no NACK): for an ICE restart, where pion drops what is sent while the new pair is checked.
+func (v *viewer) requireContinuousAudioLoss(t *testing.T, lossAllowed int) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Second)
+	for time.Now().Before(deadline) && (v.snapshot("video").gaps > 0 || v.snapshot("audio").gaps > 0) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	vs, as := v.snapshot("video"), v.snapshot("audio")
+	v.mu.Lock()
+	logs := append([]string(nil), v.gapLogs...)
+	v.mu.Unlock()
+	require.Zero(t, vs.gaps, "video sequence numbers missing: %v", logs)
+	require.LessOrEqual(t, as.gaps, lossAllowed, "audio sequence numbers missing: %v", logs)
+	if as.gaps > 0 {
+		t.Logf("audio packets lost (no NACK for audio): %d", as.gaps)
+	}
+	if vs.recovered+as.recovered > 0 {
+		t.Logf("sequence numbers recovered by NACK: video %d, audio %d (%v)", vs.recovered, as.recovered, logs)
+	}
 }
