@@ -560,6 +560,13 @@ func (d *DownTrack) Close() error {
 	return nil
 }
 
+// settled reports whether the queue is empty and the writer goroutine waits for packets (all sent).
+func (d *DownTrack) settled() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.n == 0 && d.idle
+}
+
 // queued is the number of packets waiting in the queue.
 func (d *DownTrack) queued() int {
 	d.mu.Lock()

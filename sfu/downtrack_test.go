@@ -57,6 +57,7 @@ func TestDownTrackSlowVideo(t *testing.T) {
 	require.Equal(t, stapSPSPPS, v[prefix].Payload, "video resumes on a keyframe")
 	require.Equal(t, uint64(504+1-prefix), dt.Stats().Dropped, "every packet not sent is counted")
 	require.Equal(t, uint64(prefix+7), dt.Stats().Packets)
+	require.Equal(t, dt.Stats(), tr.WriterStats(), "the track sums its writers' counters")
 	t.Logf("queued+in flight %d, dropped %d", prefix, dt.Stats().Dropped)
 }
 

@@ -330,6 +330,21 @@ func (t *Track) Stats() TrackStats {
 	return TrackStats{Packets: t.packets.Load(), Bytes: t.bytes.Load()}
 }
 
+// WriterStats sums the counters of the track's writers that report them (StatsReporter, as DownTrack
+// does): what the track sent to its subscribers, for the API's send rates.
+func (t *Track) WriterStats() WriterStats {
+	var sum WriterStats
+	for _, e := range t.writers.Load().entries {
+		if r, ok := e.w.(StatsReporter); ok {
+			st := r.Stats()
+			sum.Packets += st.Packets
+			sum.Bytes += st.Bytes
+			sum.Dropped += st.Dropped
+		}
+	}
+	return sum
+}
+
 // Generation counts the publications that have fed the track (it changes when a new publisher takes
 // the track over after a grace period or a takeover).
 func (t *Track) Generation() uint32 { return t.gen.Load() }
