@@ -50,6 +50,20 @@ func TestWHIPWHEPThreeViewers(t *testing.T) {
 	}
 	require.Equal(t, 4, e.srv.Sessions())
 
+	// AES-GCM SRTP is negotiated (offered first by the server).
+	for _, loc := range []string{pub.res.header.Get("Location"), viewers[0].res.header.Get("Location")} {
+		ss, err := e.srv.lookup(testNode, loc[strings.LastIndex(loc, "/")+1:])
+		require.NoError(t, err)
+		cipher := ""
+		for _, st := range ss.pc.GetStats() {
+			if ts, ok := st.(webrtc.TransportStats); ok {
+				cipher = ts.SRTPCipher
+			}
+		}
+		t.Logf("%s: SRTP %s", loc, cipher)
+		require.Contains(t, cipher, "AEAD_AES", "SRTP profile")
+	}
+
 	// A viewer's PLI reaches the publisher as a PLI on its own video SSRC.
 	var videoSSRC uint32
 	for _, tr := range viewers[0].pc.GetReceivers() {
