@@ -81,11 +81,11 @@ func (e *HeldError) Unwrap() error { return sfu.ErrPublisherExists }
 
 // Stats are a registry's counters.
 type Stats struct {
-	Leases        int    // leases this node holds now
-	RefreshErrors uint64 // failed node/lease refreshes (store unreachable)
-	Retaken       uint64 // leases re-taken after they vanished (store outage or restart)
-	Lost          uint64 // leases lost to another owner
-	Unreachable   bool   // the last store operation of the refresh loops failed
+	Leases        int    `json:"leases"`         // leases this node holds now
+	RefreshErrors uint64 `json:"refresh_errors"` // failed node/lease refreshes (store unreachable)
+	Retaken       uint64 `json:"retaken"`        // leases re-taken after they vanished (store outage or restart)
+	Lost          uint64 `json:"lost"`           // leases lost to another owner
+	Unreachable   bool   `json:"unreachable"`    // the last store operation of the refresh loops failed
 }
 
 // NewMemory makes the in-process registry (standalone; or several nodes in one process sharing

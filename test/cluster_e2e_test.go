@@ -1,0 +1,106 @@
+//go:build e2e
+
+package test
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/estuary-media/estuary/test/harness"
+)
+
+// clusterLeaseHolder returns the node_id holding key's lease as n's /api/v1/cluster shows it ("" if none).
+func clusterLeaseHolder(t *testing.T, n *harness.Node, key string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	code, body, err := n.Get(ctx, "/api/v1/cluster")
+	if err != nil || code != 200 {
+		return ""
+	}
+	var got struct {
+		Cluster struct {
+			Leases []struct {
+				Key    string `json:"key"`
+				NodeID string `json:"node_id"`
+			} `json:"leases"`
+		} `json:"cluster"`
+	}
+	require.NoError(t, json.Unmarshal(body, &got), string(body))
+	for _, l := range got.Cluster.Leases {
+		if l.Key == key {
+			return l.NodeID
+		}
+	}
+	return ""
+}
+
+func startOrigin(t *testing.T, addr, id, redisURL string) *harness.Node {
+	return harness.StartNode(t, harness.NodeOptions{Addr: addr, NodeID: id, Set: map[string]any{
+		"role":              "origin",
+		"cluster.redis":     redisURL,
+		"cluster.node_ttl":  "1s",
+		"cluster.advertise": "http://" + addr + ":1", // no relay in this test
+	}})
+}
+
+// TestClusterLeaseTakeoverAfterKill (issue 8): two origins and Redis. A publish on origin A takes the
+// stream lease; a publish of the same key on origin B while A lives is refused with a reason naming A;
+// after kill -9 of A, a publish on B is accepted within node_ttl + 2 s (the dead node's lease is taken
+// over before it expires).
+func TestClusterLeaseTakeoverAfterKill(t *testing.T) {
+	redis := harness.StartRedis(t)
+	a := startOrigin(t, "127.0.0.11", "origin-a", redis.URL())
+	b := startOrigin(t, "127.0.0.12", "origin-b", redis.URL())
+	const key = "live/test"
+
+	ffA := harness.FFmpegPush(t, a.RTMPURL(key), harness.FFmpegArgs{})
+	defer ffA.Stop()
+	deadline := time.Now().Add(15 * time.Second)
+	for clusterLeaseHolder(t, b, key) != "origin-a" {
+		require.True(t, time.Now().Before(deadline), "origin B never saw A's lease; A's log:\n%s", a.Logs())
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	// A lives: B refuses the publish, naming A.
+	ffB := harness.FFmpegPush(t, b.RTMPURL(key), harness.FFmpegArgs{Duration: 5 * time.Second})
+	require.Error(t, ffB.Wait(t, 10*time.Second), "ffmpeg's publish on B must be refused")
+	require.Equal(t, "origin-a", clusterLeaseHolder(t, b, key))
+	refusal := ""
+	for _, line := range strings.Split(b.Logs(), "\n") {
+		if strings.Contains(line, "already being published") && strings.Contains(line, "origin-a") {
+			refusal = line
+			break
+		}
+	}
+	require.NotEmpty(t, refusal, "B's refusal names the holder; B's log:\n%s", b.Logs())
+	t.Logf("refusal on B: %s", refusal)
+
+	// kill -9 A: B accepts a new publisher once A's node record is gone (node_ttl 1s).
+	require.Error(t, a.Kill())
+	killed := time.Now()
+	// A refused ffmpeg takes about a second to exit, so a new push starts every 300 ms whatever the
+	// earlier ones do; the ones refused exit by themselves, the rest stop at cleanup.
+	var accepted time.Duration
+	attempts := 0
+	var lastPush time.Time
+	for ; accepted == 0; time.Sleep(50 * time.Millisecond) {
+		require.Less(t, time.Since(killed), 10*time.Second, "B never accepted the publish; B's log:\n%s", b.Logs())
+		if time.Since(lastPush) >= 300*time.Millisecond {
+			attempts++
+			ff := harness.FFmpegPush(t, b.RTMPURL(key), harness.FFmpegArgs{})
+			defer ff.Stop()
+			lastPush = time.Now()
+		}
+		if clusterLeaseHolder(t, b, key) == "origin-b" {
+			accepted = time.Since(killed)
+		}
+	}
+	t.Logf("publish on B accepted %s after kill -9 of A (%d pushes started; node_ttl 1s)", accepted.Round(time.Millisecond), attempts)
+	require.Less(t, accepted, 3*time.Second, "within node_ttl + 2 s")
+}
