@@ -104,3 +104,47 @@ func TestClusterLeaseTakeoverAfterKill(t *testing.T) {
 	t.Logf("publish on B accepted %s after kill -9 of A (%d pushes started; node_ttl 1s)", accepted.Round(time.Millisecond), attempts)
 	require.Less(t, accepted, 3*time.Second, "within node_ttl + 2 s")
 }
+
+// TestClusterRedisOutageKeepsPublisher (issue 8): Redis stops for longer than a lease TTL (6 s) while an
+// RTMP publisher streams to an origin: the publisher stays connected and, once Redis is back (empty),
+// the lease is back within one refresh period (2 s).
+func TestClusterRedisOutageKeepsPublisher(t *testing.T) {
+	redis := harness.StartRedis(t)
+	a := startOrigin(t, "127.0.0.11", "origin-a", redis.URL())
+	const key = "live/test"
+	ff := harness.FFmpegPush(t, a.RTMPURL(key), harness.FFmpegArgs{})
+	defer ff.Stop()
+	deadline := time.Now().Add(15 * time.Second)
+	for clusterLeaseHolder(t, a, key) != "origin-a" {
+		require.True(t, time.Now().Before(deadline), "no lease; log:\n%s", a.Logs())
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	redis.Stop()
+	time.Sleep(7 * time.Second) // longer than the lease TTL
+	select {
+	case <-ff.Done():
+		require.FailNow(t, "the publisher was disconnected during the outage", "log:\n%s", a.Logs())
+	default:
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	code, body, err := a.Get(ctx, "/api/v1/streams/"+key)
+	require.NoError(t, err)
+	require.Equal(t, 200, code, "the stream is still published: %s", body)
+
+	redis.Restart()
+	back := time.Now()
+	for clusterLeaseHolder(t, a, key) != "origin-a" {
+		require.Less(t, time.Since(back), 5*time.Second, "lease not re-taken; log:\n%s", a.Logs())
+		time.Sleep(50 * time.Millisecond)
+	}
+	took := time.Since(back)
+	t.Logf("lease back %s after Redis returned (refresh period 2s)", took.Round(time.Millisecond))
+	require.Less(t, took, 3*time.Second, "within one refresh period (+1 s margin)")
+	select {
+	case <-ff.Done():
+		require.FailNow(t, "the publisher was disconnected", "log:\n%s", a.Logs())
+	default:
+	}
+}
