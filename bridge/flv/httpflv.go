@@ -1,0 +1,259 @@
+package flv
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/estuary-media/estuary/bridge/frames"
+	"github.com/estuary-media/estuary/sfu"
+)
+
+// ServeHTTP serves HTTP-FLV: GET /{app}/{stream}.flv, with the request's path values "app" and "file"
+// ("stream.flv") set by the caller's router. The answer is chunked video/x-flv; 400 for a bad key, 404
+// (with the reason) for a stream nobody publishes or one without a track FLV can carry. CORS headers are
+// the router's (whatever is in w.Header() is sent).
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	app, file := r.PathValue("app"), r.PathValue("file")
+	name, ok := strings.CutSuffix(file, ".flv")
+	key := app + "/" + name
+	if !ok || !sfu.ValidKey(key) {
+		http.Error(w, fmt.Sprintf("invalid stream key %q", key), http.StatusBadRequest)
+		return
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	v, err := s.Subscribe(r.Context(), key)
+	switch {
+	case errors.Is(err, sfu.ErrStreamNotFound), errors.Is(err, frames.ErrNoTracks), errors.Is(err, frames.ErrClosed):
+		http.Error(w, fmt.Sprintf("stream %s not found: nobody publishes it", key), http.StatusNotFound)
+		return
+	case errors.Is(err, ErrNoMedia):
+		http.Error(w, fmt.Sprintf("stream %s has no track FLV can carry (H.264, H.265, AV1, AAC, Opus)", key), http.StatusNotFound)
+		return
+	case errors.Is(err, sfu.ErrInvalidKey):
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	case err != nil:
+		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	defer v.Close()
+	if r.Method == http.MethodHead {
+		w.Header().Set("Content-Type", "video/x-flv")
+		w.Header().Set("Cache-Control", "no-cache")
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	log := s.log.With("stream", key, "remote_addr", r.RemoteAddr)
+	err = serveViewer(w, r, v)
+	switch {
+	case errors.Is(err, ErrSlowViewer):
+		log.Info("flv viewer disconnected: too slow", "dropped", v.Dropped())
+	case err != nil:
+		log.Debug("flv viewer ended", "err", err)
+	}
+}
+
+// responseHead is the answer's status line and headers (for a hijacked connection).
+func responseHead(h http.Header) []byte {
+	b := []byte("HTTP/1.1 200 OK\r\nContent-Type: video/x-flv\r\nCache-Control: no-cache\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n")
+	for k, vs := range h {
+		switch http.CanonicalHeaderKey(k) {
+		case "Content-Type", "Cache-Control", "Transfer-Encoding", "Connection", "Content-Length":
+			continue
+		}
+		for _, v := range vs {
+			b = append(b, k...)
+			b = append(b, ": "...)
+			b = append(b, v...)
+			b = append(b, "\r\n"...)
+		}
+	}
+	return append(b, "\r\n"...)
+}
+
+// tagWriter writes a viewer's tags: its own headers (rebased timestamps) around the shared bodies.
+type tagWriter struct {
+	started bool
+	base    time.Duration
+	last    uint32
+	scratch []byte
+	vec     [][]byte
+}
+
+// ts is the viewer's timestamp of t.
+func (tw *tagWriter) ts(t *Tag) uint32 {
+	if t.Seq || t.Type == TagScript {
+		return tw.last
+	}
+	if !tw.started {
+		tw.started, tw.base = true, t.DTS
+	}
+	d := t.DTS - tw.base
+	if d < 0 {
+		d = 0
+	}
+	ts := uint32(d / time.Millisecond)
+	tw.last = ts
+	return ts
+}
+
+// build lays out tags as one HTTP chunk (chunked true) or plain bytes: it returns the vector to write.
+func (tw *tagWriter) build(tags []*Tag, chunked bool) [][]byte {
+	n := len(tags)
+	need := 16 + n*(TagHeaderSize+PrevTagSizeLen) + 2
+	if cap(tw.scratch) < need {
+		tw.scratch = make([]byte, need)
+	}
+	sc := tw.scratch[:need]
+	vec := tw.vec[:0]
+	total := 0
+	for _, t := range tags {
+		total += TagHeaderSize + len(t.Body) + PrevTagSizeLen
+	}
+	off := 0
+	if chunked {
+		line := strconv.AppendInt(sc[:0], int64(total), 16)
+		line = append(line, '\r', '\n')
+		off = len(line)
+		vec = append(vec, sc[:off])
+	}
+	start := off // the pending contiguous region of sc (headers and sizes between bodies)
+	for _, t := range tags {
+		PutTagHeader(sc[off:], t.Type, len(t.Body), tw.ts(t))
+		off += TagHeaderSize
+		vec = append(vec, sc[start:off], t.Body)
+		size := uint32(TagHeaderSize + len(t.Body))
+		sc[off], sc[off+1], sc[off+2], sc[off+3] = byte(size>>24), byte(size>>16), byte(size>>8), byte(size)
+		start = off
+		off += PrevTagSizeLen
+	}
+	if chunked {
+		sc[off], sc[off+1] = '\r', '\n'
+		off += 2
+	}
+	vec = append(vec, sc[start:off])
+	tw.vec = vec
+	return vec
+}
+
+// serveViewer writes v's stream to the client until either ends.
+func serveViewer(w http.ResponseWriter, r *http.Request, v *Viewer) error {
+	meta := v.Meta()
+	head := Header(meta.HasVideo, meta.HasAudio)
+	script := &Tag{Type: TagScript, Body: meta.Body()}
+	rc := http.NewResponseController(w)
+	conn, brw, err := rc.Hijack()
+	if err != nil {
+		return serveBuffered(w, rc, r.Context(), v, head, script)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { // the client closing its side ends the viewer
+		defer wg.Done()
+		defer cancel()
+		_, _ = io.Copy(io.Discard, brw.Reader)
+	}()
+	defer wg.Wait()
+	defer conn.Close() // unblocks the reader before wg.Wait
+	return writeLoop(ctx, v, conn, head, script, w.Header())
+}
+
+func writeLoop(ctx context.Context, v *Viewer, conn net.Conn, head []byte, script *Tag, h http.Header) error {
+	var tw tagWriter
+	maxLag := v.MaxLag()
+	first := responseHead(h)
+	first = strconv.AppendInt(first, int64(len(head)), 16)
+	first = append(first, "\r\n"...)
+	first = append(first, head...)
+	first = append(first, "\r\n"...)
+	vec := tw.build([]*Tag{script}, true)
+	_ = conn.SetWriteDeadline(time.Now().Add(maxLag))
+	bufs := net.Buffers(append([][]byte{first}, vec...))
+	if _, err := bufs.WriteTo(conn); err != nil {
+		return err
+	}
+	var tags []*Tag
+	for {
+		var err error
+		tags, err = v.Next(ctx, tags)
+		if err != nil {
+			if errors.Is(err, frames.ErrClosed) || errors.Is(err, context.Canceled) {
+				_ = conn.SetWriteDeadline(time.Now().Add(time.Second))
+				_, _ = conn.Write([]byte("0\r\n\r\n"))
+			}
+			return err
+		}
+		if v.Lagging() {
+			v.end(ErrSlowViewer)
+			return ErrSlowViewer
+		}
+		vec := tw.build(tags, true)
+		_ = conn.SetWriteDeadline(time.Now().Add(maxLag))
+		bufs := net.Buffers(vec)
+		if _, err := bufs.WriteTo(conn); err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				v.end(ErrSlowViewer)
+				return ErrSlowViewer
+			}
+			return err
+		}
+		clear(tags)
+	}
+}
+
+// serveBuffered is the path for connections that cannot be hijacked (HTTP/2): the server's own framing.
+func serveBuffered(w http.ResponseWriter, rc *http.ResponseController, ctx context.Context, v *Viewer, head []byte, script *Tag) error {
+	w.Header().Set("Content-Type", "video/x-flv")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.WriteHeader(http.StatusOK)
+	var tw tagWriter
+	bw := bufio.NewWriterSize(w, 64<<10)
+	write := func(vec [][]byte) error {
+		for _, b := range vec {
+			if _, err := bw.Write(b); err != nil {
+				return err
+			}
+		}
+		if err := bw.Flush(); err != nil {
+			return err
+		}
+		return rc.Flush()
+	}
+	_ = rc.SetWriteDeadline(time.Now().Add(v.MaxLag()))
+	if err := write(append([][]byte{head}, tw.build([]*Tag{script}, false)...)); err != nil {
+		return err
+	}
+	var tags []*Tag
+	for {
+		var err error
+		tags, err = v.Next(ctx, tags)
+		if err != nil {
+			return err
+		}
+		if v.Lagging() {
+			v.end(ErrSlowViewer)
+			return ErrSlowViewer
+		}
+		_ = rc.SetWriteDeadline(time.Now().Add(v.MaxLag()))
+		if err := write(tw.build(tags, false)); err != nil {
+			return err
+		}
+		clear(tags)
+	}
+}
