@@ -148,3 +148,46 @@ func TestClusterRedisOutageKeepsPublisher(t *testing.T) {
 	default:
 	}
 }
+
+// TestClusterTakeoverFencesOldOrigin: with cluster.takeover on, a publish on origin B of a key live on
+// origin A is accepted, and A closes its publisher within one lease refresh period (2 s).
+func TestClusterTakeoverFencesOldOrigin(t *testing.T) {
+	redis := harness.StartRedis(t)
+	a := startOrigin(t, "127.0.0.11", "origin-a", redis.URL())
+	b := harness.StartNode(t, harness.NodeOptions{Addr: "127.0.0.12", NodeID: "origin-b", Set: map[string]any{
+		"role":              "origin",
+		"cluster.redis":     redis.URL(),
+		"cluster.node_ttl":  "1s",
+		"cluster.takeover":  true,
+		"cluster.advertise": "http://127.0.0.12:1",
+	}})
+	const key = "live/test"
+	ffA := harness.FFmpegPush(t, a.RTMPURL(key), harness.FFmpegArgs{})
+	defer ffA.Stop()
+	deadline := time.Now().Add(15 * time.Second)
+	for clusterLeaseHolder(t, b, key) != "origin-a" {
+		require.True(t, time.Now().Before(deadline), "no lease; log:\n%s", a.Logs())
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	ffB := harness.FFmpegPush(t, b.RTMPURL(key), harness.FFmpegArgs{})
+	defer ffB.Stop()
+	for clusterLeaseHolder(t, a, key) != "origin-b" {
+		require.True(t, time.Now().Before(deadline.Add(10*time.Second)), "B never took the lease; log:\n%s", b.Logs())
+		time.Sleep(50 * time.Millisecond)
+	}
+	taken := time.Now()
+	select {
+	case <-ffA.Done():
+		t.Logf("A's publisher closed %s after B took the lease", time.Since(taken).Round(time.Millisecond))
+	case <-time.After(3 * time.Second):
+		require.FailNow(t, "A kept its fenced publisher", "A's log:\n%s", a.Logs())
+	}
+	time.Sleep(2500 * time.Millisecond) // more than a refresh period: nobody takes it back
+	require.Equal(t, "origin-b", clusterLeaseHolder(t, a, key))
+	select {
+	case <-ffB.Done():
+		require.FailNow(t, "B's publisher ended", "B's log:\n%s", b.Logs())
+	default:
+	}
+}
