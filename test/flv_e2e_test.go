@@ -1,0 +1,330 @@
+//go:build e2e
+
+package test
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/estuary-media/estuary/test/harness"
+)
+
+// flvWaitLive polls url until it answers 200 (the stream is published), within timeout.
+func flvWaitLive(t testing.TB, url string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			code := resp.StatusCode
+			resp.Body.Close()
+			cancel()
+			if code == http.StatusOK {
+				return
+			}
+		} else {
+			cancel()
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not live within %v (last: %v)", url, timeout, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// flvProbe is what ffprobe says of a few seconds of a live FLV URL.
+type flvProbe struct {
+	Streams []struct {
+		Index     int    `json:"index"`
+		CodecName string `json:"codec_name"`
+		CodecType string `json:"codec_type"`
+	} `json:"streams"`
+	Packets []struct {
+		StreamIndex int    `json:"stream_index"`
+		DTS         string `json:"dts_time"`
+		PTS         string `json:"pts_time"`
+	} `json:"packets"`
+}
+
+// flvProbeURL runs ffprobe on url for seconds of media and checks: the wanted codecs, >= minSeconds of
+// video, DTS monotonic per stream; it returns the first DTS of video and audio.
+func flvProbeURL(t *testing.T, url string, seconds int, minSeconds float64, video, audio string) (v0, a0 float64) {
+	t.Helper()
+	out := harness.FFprobe(t, "-read_intervals", fmt.Sprintf("%%+%d", seconds), "-show_entries",
+		"stream=index,codec_name,codec_type:packet=stream_index,dts_time,pts_time", "-of", "json", url)
+	var p flvProbe
+	require.NoError(t, json.Unmarshal([]byte(out), &p))
+	kinds := map[int]string{}
+	codecs := map[string]string{}
+	for _, s := range p.Streams {
+		kinds[s.Index] = s.CodecType
+		codecs[s.CodecType] = s.CodecName
+	}
+	require.Equal(t, video, codecs["video"], "video codec")
+	require.Equal(t, audio, codecs["audio"], "audio codec")
+	first := map[string]float64{}
+	last := map[string]float64{}
+	count := map[string]int{}
+	for _, pk := range p.Packets {
+		k := kinds[pk.StreamIndex]
+		dts, err := strconv.ParseFloat(pk.DTS, 64)
+		require.NoError(t, err, "packet without DTS")
+		if c := count[k]; c > 0 {
+			require.GreaterOrEqual(t, dts, last[k], "%s DTS monotonic (packet %d)", k, c)
+		} else {
+			first[k] = dts
+		}
+		last[k] = dts
+		count[k]++
+	}
+	t.Logf("ffprobe %s: video %s %d packets %.3f..%.3f s, audio %s %d packets %.3f..%.3f s",
+		url, video, count["video"], first["video"], last["video"], audio, count["audio"], first["audio"], last["audio"])
+	require.GreaterOrEqual(t, last["video"]-first["video"], minSeconds, "seconds of video")
+	require.GreaterOrEqual(t, last["audio"]-first["audio"], minSeconds, "seconds of audio")
+	return first["video"], first["audio"]
+}
+
+// flvReader is a Go HTTP-FLV client: it reads tags and keeps a checksum of each tag body from its
+// first video keyframe on.
+type flvReader struct {
+	sums  []uint32
+	bytes int64
+	err   error
+}
+
+func (r *flvReader) run(ctx context.Context, url string) {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		r.err = err
+		return
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		r.err = fmt.Errorf("status %d", resp.StatusCode)
+		return
+	}
+	br := bufio.NewReaderSize(resp.Body, 64<<10)
+	hdr := make([]byte, 13)
+	if _, err := io.ReadFull(br, hdr); err != nil {
+		r.err = err
+		return
+	}
+	r.bytes += 13
+	keyed := false
+	var h [11]byte
+	body := make([]byte, 0, 64<<10)
+	for {
+		if _, err := io.ReadFull(br, h[:]); err != nil {
+			if ctx.Err() == nil {
+				r.err = err
+			}
+			return
+		}
+		size := int(h[1])<<16 | int(h[2])<<8 | int(h[3])
+		if cap(body) < size+4 {
+			body = make([]byte, size+4)
+		}
+		body = body[:size+4]
+		if _, err := io.ReadFull(br, body); err != nil {
+			if ctx.Err() == nil {
+				r.err = err
+			}
+			return
+		}
+		r.bytes += int64(11 + size + 4)
+		if binary.BigEndian.Uint32(body[size:]) != uint32(size+11) {
+			r.err = fmt.Errorf("bad PreviousTagSize")
+			return
+		}
+		// A video keyframe (not a sequence header): frame type 1, AVC packet type 1.
+		if !keyed && h[0] == 9 && size > 1 && body[0]>>4 == 1 && body[1] == 1 {
+			keyed = true
+		}
+		if keyed {
+			r.sums = append(r.sums, crc32.ChecksumIEEE(body[:size]))
+		}
+	}
+}
+
+// procStatus reads a field (kB) of /proc/PID/status.
+func procStatus(t testing.TB, pid int, field string) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	require.NoError(t, err)
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, field+":") {
+			f := strings.Fields(line)
+			v, err := strconv.ParseInt(f[1], 10, 64)
+			require.NoError(t, err)
+			return v
+		}
+	}
+	t.Fatalf("no %s in /proc/%d/status", field, pid)
+	return 0
+}
+
+// procCPU is the process's user+system CPU time.
+func procCPU(t testing.TB, pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	require.NoError(t, err)
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * time.Second / 100 // USER_HZ
+}
+
+// TestFLVFromRTMP: ffmpeg pushes H.264 (High, B-frames) + AAC over RTMP; HTTP-FLV is read by ffprobe,
+// ffmpeg -c copy, a first-frame timer and 200 Go readers. webrtc.bframes: keep, so the RTP core carries
+// the B-frames and the FLV side must recover their DTS (with the default, drop, ingest removes them).
+func TestFLVFromRTMP(t *testing.T) {
+	node := harness.StartNode(t, harness.NodeOptions{Set: map[string]any{"webrtc.bframes": "keep"}})
+	key := "live/flv"
+	harness.FFmpegPush(t, node.RTMPURL(key), harness.FFmpegArgs{Profile: "high", BFrames: 2})
+	url := node.HTTPURL + "/" + key + ".flv"
+	flvWaitLive(t, url, 15*time.Second)
+
+	t.Run("ffprobe", func(t *testing.T) {
+		v0, a0 := flvProbeURL(t, url, 6, 5, "h264", "aac")
+		t.Logf("first video DTS %.3f s, first audio DTS %.3f s", v0, a0)
+		require.InDelta(t, v0, a0, 0.1, "audio and video start together")
+	})
+
+	// A background reader keeps the stream's muxer running, as any viewer would.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var warm flvReader
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); warm.run(ctx, url) }()
+	defer wg.Wait()
+	defer cancel()
+	time.Sleep(500 * time.Millisecond)
+
+	t.Run("copy 10s", func(t *testing.T) {
+		file := t.TempDir() + "/copy.flv"
+		p := harness.FFmpegRun(t, "-i", url, "-t", "10", "-c", "copy", "-y", file)
+		require.NoError(t, p.Wait(t, 25*time.Second), p.Stderr())
+		out := harness.FFprobe(t, "-show_entries", "format=duration", "-of", "csv=p=0", file)
+		d, err := strconv.ParseFloat(strings.TrimSpace(out), 64)
+		require.NoError(t, err)
+		t.Logf("ffmpeg -c copy -t 10: %.3f s", d)
+		require.InDelta(t, 10, d, 0.5)
+	})
+
+	t.Run("time to first frame", func(t *testing.T) {
+		path, err := exec.LookPath("ffmpeg")
+		require.NoError(t, err)
+		var best, worst time.Duration
+		for i := range 3 {
+			start := time.Now()
+			cmd := exec.Command(path, "-v", "error", "-probesize", "32", "-analyzeduration", "0", "-i", url, "-frames:v", "1", "-f", "null", "-")
+			out, err := cmd.CombinedOutput()
+			took := time.Since(start)
+			require.NoError(t, err, string(out))
+			if i == 0 || took < best {
+				best = took
+			}
+			worst = max(worst, took)
+		}
+		t.Logf("time to first frame (ffmpeg -probesize 32 -analyzeduration 0 -frames:v 1, process start to exit): best %v, worst %v",
+			best.Round(time.Millisecond), worst.Round(time.Millisecond))
+		require.Less(t, best, 3*time.Second)
+	})
+
+	t.Run("200 readers", func(t *testing.T) {
+		const n = 200
+		rss0 := procStatus(t, node.PID, "VmRSS")
+		cpu0 := procCPU(t, node.PID)
+		rctx, rcancel := context.WithCancel(context.Background())
+		readers := make([]*flvReader, n)
+		var rwg sync.WaitGroup
+		start := time.Now()
+		for i := range readers {
+			readers[i] = &flvReader{}
+			rwg.Add(1)
+			go func() { defer rwg.Done(); readers[i].run(rctx, url) }()
+		}
+		time.Sleep(4 * time.Second)
+		rss1 := procStatus(t, node.PID, "VmRSS")
+		time.Sleep(2 * time.Second)
+		rcancel()
+		rwg.Wait()
+		wall := time.Since(start)
+		cpu := procCPU(t, node.PID) - cpu0
+		var total int64
+		ref := readers[0]
+		for _, r := range readers {
+			require.NoError(t, r.err)
+			total += r.bytes
+			if len(r.sums) > len(ref.sums) {
+				ref = r
+			}
+		}
+		pos := map[uint32][]int{}
+		for i, s := range ref.sums {
+			pos[s] = append(pos[s], i)
+		}
+		for i, r := range readers {
+			require.Greater(t, len(r.sums), 100, "reader %d got tags", i)
+			// r's tags are a run of ref's from r's first keyframe on.
+			matched := false
+			for _, at := range pos[r.sums[0]] {
+				k := min(len(r.sums), len(ref.sums)-at)
+				if k >= 100 && equalSums(r.sums[:k-1], ref.sums[at:at+k-1]) {
+					matched = true
+					break
+				}
+			}
+			require.True(t, matched, "reader %d: same tags as the others from its first keyframe", i)
+		}
+		mbps := float64(total*8) / wall.Seconds() / 1e6
+		t.Logf("%d readers, %.1f s: %.1f Mbit/s delivered, server CPU %.2f s (%.0f%% of a core), %.1f Mbit/s per core; VmRSS %d kB -> %d kB: %.1f kB per reader",
+			n, wall.Seconds(), mbps, cpu.Seconds(), 100*cpu.Seconds()/wall.Seconds(), mbps/(cpu.Seconds()/wall.Seconds()),
+			rss0, rss1, float64(rss1-rss0)/n)
+	})
+}
+
+func equalSums(a, b []uint32) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// TestFLVFromBrowserWHIP: Chromium publishes H.264 + Opus over WHIP (/publish.html); ffprobe of the
+// stream's HTTP-FLV shows h264 + aac (Opus transcoded once for the stream).
+func TestFLVFromBrowserWHIP(t *testing.T) {
+	toneFile := harness.BrowserToneWAV(t, t.TempDir(), 440, 30)
+	b := harness.NewBrowser(t, harness.BrowserOptions{FakeAudioFile: toneFile})
+	node := harness.StartNode(t, harness.NodeOptions{})
+	key := "live/whip-flv"
+	pub := browserPublish(t, b, node.HTTPURL, key, "H264")
+	defer pub.Close()
+	url := node.HTTPURL + "/" + key + ".flv"
+	flvWaitLive(t, url, 10*time.Second)
+	v0, a0 := flvProbeURL(t, url, 5, 3, "h264", "aac")
+	t.Logf("WHIP -> HTTP-FLV: first video DTS %.3f s, first audio DTS %.3f s", v0, a0)
+}
