@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/estuary-media/estuary/api"
+	"github.com/estuary-media/estuary/bridge/frames"
 	"github.com/estuary-media/estuary/sfu"
 )
 
@@ -23,6 +24,8 @@ type app struct {
 	log *slog.Logger
 
 	hub *sfu.Hub
+	// frames is the shared depacketizer registry of frame-based outputs (see framesRegistry).
+	frames *frames.Registry
 	// hubDeps are filled by the pre-hub wirings (cluster registry) before the hub is made.
 	hubDeps sfu.Deps
 	// afterHub run after the hub closed (cluster registry: releases leases, node record).
@@ -121,6 +124,7 @@ var wirings = []func(a *app) error{
 	wireWeb,
 	wireRTMP,
 	wireWebRTC,
+	wireFLV,
 }
 
 // start opens the HTTP listeners (the adapters opened theirs when wired) and serves.

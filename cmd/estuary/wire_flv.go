@@ -1,36 +1,27 @@
 package main
 
 import (
-	"sync"
-
 	"github.com/estuary-media/estuary/bridge/audio"
 	"github.com/estuary-media/estuary/bridge/flv"
 	"github.com/estuary-media/estuary/bridge/frames"
 )
 
-// HTTP-FLV (bridge/flv) over the shared frames registry (bridge/frames): GET /{app}/{stream}.flv.
-func init() { wirings = append(wirings, wireFLV) }
-
-// framesRegistries holds each app's frames registry (one per node: every frame-based output, FLV,
-// HLS, RTMP play, shares a stream's depacketizers). Use framesRegistry(a).
-var framesRegistries sync.Map // *app -> *frames.Registry
-
-// framesRegistry returns a's frames registry, making it (and its closer) on first use.
+// framesRegistry returns the node's frames registry (bridge/frames: every frame-based output, FLV,
+// HLS, RTMP play, shares a stream's depacketizers), making it on first use. Wirings run on one
+// goroutine, so no lock is needed; it closes after the hub.
 func framesRegistry(a *app) *frames.Registry {
-	if r, ok := framesRegistries.Load(a); ok {
-		return r.(*frames.Registry)
+	if a.frames != nil {
+		return a.frames
 	}
-	r := frames.NewRegistry(frames.Config{
+	a.frames = frames.NewRegistry(frames.Config{
 		GOPMaxDuration: a.cfg.SFU.GOPCacheMaxDuration,
 		GOPMaxBytes:    a.cfg.SFU.GOPCacheMaxBytes,
 	}, frames.Deps{Hub: a.hub, Logger: a.log})
-	if prev, loaded := framesRegistries.LoadOrStore(a, r); loaded {
-		return prev.(*frames.Registry)
-	}
-	a.finals = append(a.finals, func() { r.Close(); framesRegistries.Delete(a) })
-	return r
+	a.finals = append(a.finals, a.frames.Close)
+	return a.frames
 }
 
+// wireFLV serves HTTP-FLV (bridge/flv) over the frames registry: GET /{app}/{stream}.flv.
 func wireFLV(a *app) error {
 	reg := framesRegistry(a)
 	srv, err := flv.New(flv.Config{
@@ -54,6 +45,9 @@ func wireFLV(a *app) error {
 		return err
 	}
 	a.files.Handle(".flv", srv)
+	a.lateURLs = append(a.lateURLs, func() {
+		a.addURL("HTTP-FLV play", a.httpURL(a.cfg.HTTP.Listen, "/live/{stream}.flv"))
+	})
 	// Viewers end before the hub closes (their hijacked connections are not the HTTP server's).
 	a.closers = append(a.closers, srv.Close)
 	return nil
