@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -149,7 +150,7 @@ func (r *flvReader) run(ctx context.Context, url string) {
 			}
 			return
 		}
-		r.bytes += int64(11 + size + 4)
+		atomicAdd(&r.bytes, int64(11+size+4))
 		if binary.BigEndian.Uint32(body[size:]) != uint32(size+11) {
 			r.err = fmt.Errorf("bad PreviousTagSize")
 			return
@@ -302,6 +303,10 @@ func TestFLVFromRTMP(t *testing.T) {
 	})
 }
 
+func atomicAdd(p *int64, v int64) { atomic.AddInt64(p, v) }
+
+func atomicLoad(p *int64) int64 { return atomic.LoadInt64(p) }
+
 func equalSums(a, b []uint32) bool {
 	if len(a) != len(b) {
 		return false
@@ -327,4 +332,59 @@ func TestFLVFromBrowserWHIP(t *testing.T) {
 	flvWaitLive(t, url, 10*time.Second)
 	v0, a0 := flvProbeURL(t, url, 5, 3, "h264", "aac")
 	t.Logf("WHIP -> HTTP-FLV: first video DTS %.3f s, first audio DTS %.3f s", v0, a0)
+}
+
+// BenchmarkHTTPFLVReaders measures delivered HTTP-FLV Mbit/s per server core: ffmpeg pushes a
+// pre-encoded 1280x720 stream (about 2.5 Mbit/s, -c copy, looped) over RTMP and ESTUARY_BENCH_READERS
+// (default 200) Go readers read it for 8 s; the server's CPU time comes from /proc/PID/stat.
+// Run: go test -tags e2e -run '^$' -bench HTTPFLVReaders -benchtime 1x ./test/
+func BenchmarkHTTPFLVReaders(b *testing.B) {
+	readers := 200
+	if v, err := strconv.Atoi(os.Getenv("ESTUARY_BENCH_READERS")); err == nil && v > 0 {
+		readers = v
+	}
+	dir := b.TempDir()
+	src := dir + "/src.flv"
+	gen := harness.FFmpegRun(b, "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
+		"-t", "10", "-pix_fmt", "yuv420p", "-c:v", "libx264", "-preset", "ultrafast", "-b:v", "2500k", "-maxrate", "2500k", "-bufsize", "2500k",
+		"-g", "60", "-c:a", "aac", "-b:a", "128k", "-f", "flv", "-y", src)
+	require.NoError(b, gen.Wait(b, 60*time.Second), gen.Stderr())
+	node := harness.StartNode(b, harness.NodeOptions{})
+	key := "live/bench"
+	harness.FFmpegRun(b, "-re", "-stream_loop", "-1", "-i", src, "-c", "copy", "-f", "flv", node.RTMPURL(key))
+	url := node.HTTPURL + "/" + key + ".flv"
+	flvWaitLive(b, url, 15*time.Second)
+	for b.Loop() {
+		ctx, cancel := context.WithCancel(context.Background())
+		rs := make([]*flvReader, readers)
+		var wg sync.WaitGroup
+		for i := range rs {
+			rs[i] = &flvReader{}
+			wg.Add(1)
+			go func() { defer wg.Done(); rs[i].run(ctx, url) }()
+		}
+		time.Sleep(2 * time.Second) // everyone connected and past the GOP burst
+		var bytes0 int64
+		for _, r := range rs {
+			bytes0 += atomicLoad(&r.bytes)
+		}
+		cpu0 := procCPU(b, node.PID)
+		start := time.Now()
+		time.Sleep(8 * time.Second)
+		var bytes1 int64
+		for _, r := range rs {
+			bytes1 += atomicLoad(&r.bytes)
+		}
+		cpu := procCPU(b, node.PID) - cpu0
+		wall := time.Since(start)
+		rss := procStatus(b, node.PID, "VmRSS")
+		cancel()
+		wg.Wait()
+		mbps := float64(bytes1-bytes0) * 8 / wall.Seconds() / 1e6
+		cores := cpu.Seconds() / wall.Seconds()
+		b.ReportMetric(mbps, "Mbit/s")
+		b.ReportMetric(cores, "cores")
+		b.ReportMetric(mbps/cores, "Mbit/s/core")
+		b.Logf("%d readers: %.1f Mbit/s delivered, server %.2f cores, %.0f Mbit/s per core, VmRSS %d kB", readers, mbps, cores, mbps/cores, rss)
+	}
 }

@@ -415,3 +415,57 @@ func (r *byteReader) Read(p []byte) (int, error) {
 }
 
 func bytesReader(b []byte) io.Reader { return &byteReader{b: b} }
+
+type sinkTag struct {
+	typ  uint8
+	ts   uint32
+	body []byte
+}
+
+type recSink struct{ tags []sinkTag }
+
+func (s *recSink) WriteTag(typ uint8, ts uint32, body []byte) error {
+	s.tags = append(s.tags, sinkTag{typ, ts, append([]byte(nil), body...)})
+	if len(s.tags) >= 80 {
+		return io.EOF
+	}
+	return nil
+}
+
+// Pump (RTMP play's side): metadata, sequence headers, a keyframe, then tags with rebased timestamps.
+func TestPump(t *testing.T) {
+	m := loadMedia(t)
+	hub := sfu.NewHub(sfu.Config{}, sfu.Deps{})
+	defer hub.Close()
+	srv, reg, hs := newServer(t, hub, flv.Config{})
+	defer reg.Close()
+	defer srv.Close()
+	defer hs.Close()
+	stop := startPush(t, hub, "live/p", m, 4)
+	defer stop()
+	v, err := srv.Subscribe(context.Background(), "live/p")
+	require.NoError(t, err)
+	defer v.Close()
+	var sink recSink
+	require.ErrorIs(t, v.Pump(context.Background(), &sink), io.EOF)
+	require.Equal(t, uint8(flv.TagScript), sink.tags[0].typ)
+	var vt flv.VideoTag
+	require.NoError(t, flv.ParseVideoTag(sink.tags[1].body, &vt))
+	require.Equal(t, flv.VideoSequenceStart, vt.PacketType)
+	first := -1
+	last := map[uint8]uint32{}
+	for i, tg := range sink.tags[2:] {
+		if tg.typ == flv.TagVideo {
+			require.NoError(t, flv.ParseVideoTag(tg.body, &vt))
+			if first < 0 && vt.PacketType == flv.VideoCodedFrames {
+				require.True(t, vt.Keyframe())
+				require.Zero(t, tg.ts, "rebased to the viewer's start")
+				first = i
+			}
+		}
+		require.GreaterOrEqual(t, tg.ts, last[tg.typ])
+		last[tg.typ] = tg.ts
+	}
+	require.GreaterOrEqual(t, first, 0)
+	require.Greater(t, last[flv.TagVideo], uint32(500))
+}

@@ -87,29 +87,46 @@ func responseHead(h http.Header) []byte {
 type tagWriter struct {
 	started bool
 	base    time.Duration
-	last    uint32
+	last    [3]uint32 // per tag type (audio, video, script): sequence headers reuse it
 	scratch []byte
 	vec     [][]byte
 }
 
-// ts is the viewer's timestamp of t.
-func (tw *tagWriter) ts(t *Tag) uint32 {
+func typeIndex(typ uint8) int {
+	switch typ {
+	case TagAudio:
+		return 0
+	case TagVideo:
+		return 1
+	}
+	return 2
+}
+
+// ts is the viewer's timestamp of t: milliseconds since its first media tag. Tags from before that
+// (audio that arrived after the GOP's keyframe but was sampled before it) are left out (ok false), so
+// each type's timestamps start at 0 and never go back.
+func (tw *tagWriter) ts(t *Tag) (uint32, bool) {
+	i := typeIndex(t.Type)
 	if t.Seq || t.Type == TagScript {
-		return tw.last
+		return tw.last[i], true
 	}
 	if !tw.started {
 		tw.started, tw.base = true, t.DTS
 	}
 	d := t.DTS - tw.base
 	if d < 0 {
-		d = 0
+		return 0, false
 	}
 	ts := uint32(d / time.Millisecond)
-	tw.last = ts
-	return ts
+	if ts < tw.last[i] {
+		ts = tw.last[i]
+	}
+	tw.last[i] = ts
+	return ts, true
 }
 
-// build lays out tags as one HTTP chunk (chunked true) or plain bytes: it returns the vector to write.
+// build lays out tags as one HTTP chunk (chunked true) or plain bytes: it returns the vector to write
+// (empty when every tag was left out).
 func (tw *tagWriter) build(tags []*Tag, chunked bool) [][]byte {
 	n := len(tags)
 	need := 16 + n*(TagHeaderSize+PrevTagSizeLen) + 2
@@ -118,30 +135,38 @@ func (tw *tagWriter) build(tags []*Tag, chunked bool) [][]byte {
 	}
 	sc := tw.scratch[:need]
 	vec := tw.vec[:0]
+	// Headers first (they decide which tags go), after room for the chunk size line.
+	const lineRoom = 16
+	off := lineRoom
+	start := off // the pending contiguous region of sc (headers and sizes between bodies)
 	total := 0
 	for _, t := range tags {
-		total += TagHeaderSize + len(t.Body) + PrevTagSizeLen
-	}
-	off := 0
-	if chunked {
-		line := strconv.AppendInt(sc[:0], int64(total), 16)
-		line = append(line, '\r', '\n')
-		off = len(line)
-		vec = append(vec, sc[:off])
-	}
-	start := off // the pending contiguous region of sc (headers and sizes between bodies)
-	for _, t := range tags {
-		PutTagHeader(sc[off:], t.Type, len(t.Body), tw.ts(t))
+		ts, ok := tw.ts(t)
+		if !ok {
+			continue
+		}
+		PutTagHeader(sc[off:], t.Type, len(t.Body), ts)
 		off += TagHeaderSize
 		vec = append(vec, sc[start:off], t.Body)
 		size := uint32(TagHeaderSize + len(t.Body))
 		sc[off], sc[off+1], sc[off+2], sc[off+3] = byte(size>>24), byte(size>>16), byte(size>>8), byte(size)
 		start = off
 		off += PrevTagSizeLen
+		total += int(size) + PrevTagSizeLen
+	}
+	if total == 0 {
+		tw.vec = vec[:0]
+		return tw.vec
 	}
 	if chunked {
 		sc[off], sc[off+1] = '\r', '\n'
 		off += 2
+		var line [lineRoom]byte
+		l := strconv.AppendInt(line[:0], int64(total), 16)
+		l = append(l, '\r', '\n')
+		// The size line goes right before the first header, in the room left for it.
+		copy(sc[lineRoom-len(l):], l)
+		vec[0] = sc[lineRoom-len(l) : lineRoom+TagHeaderSize]
 	}
 	vec = append(vec, sc[start:off])
 	tw.vec = vec
@@ -203,6 +228,9 @@ func writeLoop(ctx context.Context, v *Viewer, conn net.Conn, head []byte, scrip
 			return ErrSlowViewer
 		}
 		vec := tw.build(tags, true)
+		if len(vec) == 0 {
+			continue
+		}
 		_ = conn.SetWriteDeadline(time.Now().Add(maxLag))
 		bufs := net.Buffers(vec)
 		if _, err := bufs.WriteTo(conn); err != nil {
