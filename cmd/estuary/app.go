@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/estuary-media/estuary/api"
+	"github.com/estuary-media/estuary/cascade"
 	"github.com/estuary-media/estuary/bridge/frames"
 	"github.com/estuary-media/estuary/sfu"
 )
@@ -32,6 +33,9 @@ type app struct {
 	afterHub []func()
 	// clusterView answers /api/v1/cluster when set (cluster wiring).
 	clusterView func(ctx context.Context) (any, error)
+	// relay and puller are the cluster relay's two sides (origin/edge roles; nil standalone).
+	relay  *cascade.Relay
+	puller *cascade.Puller
 	mux         *http.ServeMux
 	files       *fileRoutes // GET /{app}/{file}: .flv, .m3u8, ...
 	pages       http.Handler
@@ -122,9 +126,11 @@ var preHubWirings = []func(a *app) error{
 // wirings run after the hub exists (see preHubWirings for those the hub needs).
 var wirings = []func(a *app) error{
 	wireWeb,
+	wireTURN, // before wireWebRTC and wireCalls: they hand out its credentials
 	wireRTMP,
 	wireWebRTC,
 	wireFLV,
+	wireCalls,
 }
 
 // start opens the HTTP listeners (the adapters opened theirs when wired) and serves.

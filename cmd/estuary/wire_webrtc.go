@@ -35,7 +35,7 @@ func wireWebRTC(a *app) error {
 		ICEServers: ice,
 		CORS:       a.cfg.HTTP.CORS,
 		NoCORS:     a.cfg.HTTP.CORS == "",
-	}, signaling.Deps{Hub: a.hub, Engine: engine, Logger: a.log})
+	}, signaling.Deps{Hub: a.hub, Engine: engine, Logger: a.log, ICEServers: a.turnICEFunc(ice)})
 	if err != nil {
 		engine.Close()
 		return fmt.Errorf("signaling: %w", err)
