@@ -21,3 +21,13 @@ var (
 	// ErrClosed: the registry is closed.
 	ErrClosed = errors.New("cascade: registry closed")
 )
+
+var (
+	// ErrInvalidTrackList: a relay track list (GET /relay/v1/{app}/{stream}) failed to decode or validate.
+	ErrInvalidTrackList = errors.New("cascade: invalid relay track list")
+	// ErrRelay: pulling a stream over the relay failed (the origin refused, answered badly, or the
+	// WebRTC session did not come up).
+	ErrRelay = errors.New("cascade: relay failed")
+	// ErrEdgePublish: an edge node takes no publishers; the error text names the origins.
+	ErrEdgePublish = errors.New("cascade: edge node takes no publishers")
+)

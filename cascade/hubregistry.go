@@ -2,6 +2,7 @@ package cascade
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -13,6 +14,10 @@ import (
 type HubRegistryConfig struct {
 	// ClaimTimeout bounds Claim's and Release's registry I/O. Default 3s.
 	ClaimTimeout time.Duration
+	// RefusePublish, when set (role edge), refuses every publish but relays with an error wrapping
+	// ErrEdgePublish followed by this text (e.g. "publish to an origin: o1:19350, o2:19350"). Default
+	// "": publishes claim a lease.
+	RefusePublish string
 }
 
 // HubRegistry adapts a Registry to sfu.Registry (wire it as sfu.Deps.Registry): the hub claims the
@@ -25,6 +30,7 @@ type HubRegistryConfig struct {
 type HubRegistry struct {
 	reg     Registry
 	timeout time.Duration
+	refuse  string
 	log     *slog.Logger
 
 	mu     sync.Mutex
@@ -51,12 +57,20 @@ func NewHubRegistry(reg Registry, cfg HubRegistryConfig, deps Deps) *HubRegistry
 		log = slog.New(slog.DiscardHandler)
 	}
 
-	return &HubRegistry{reg: reg, timeout: cfg.ClaimTimeout, log: log.With("component", "cascade"), claims: map[string]*claim{}}
+	return &HubRegistry{reg: reg, timeout: cfg.ClaimTimeout, refuse: cfg.RefusePublish, log: log.With("component", "cascade"), claims: map[string]*claim{}}
 }
 
 // Claim takes the stream lease of key for pub. A lease held by a live node is refused with an error
 // wrapping sfu.ErrPublisherExists (a *HeldError naming the holder); an unreachable registry is an error.
+// A relay publisher (Protocol RelayProtocol: a stream pulled from its origin) takes no lease; on an edge
+// (RefusePublish) every other publisher is refused with ErrEdgePublish.
 func (h *HubRegistry) Claim(ctx context.Context, key string, pub sfu.Publisher) error {
+	if pub.Info().Protocol == RelayProtocol {
+		return nil
+	}
+	if h.refuse != "" {
+		return fmt.Errorf("%w: %s", ErrEdgePublish, h.refuse)
+	}
 	h.mu.Lock()
 	if c := h.claims[key]; c != nil && !c.lost {
 		c.n++

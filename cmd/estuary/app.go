@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/estuary-media/estuary/api"
-	"github.com/estuary-media/estuary/cascade"
 	"github.com/estuary-media/estuary/bridge/frames"
+	"github.com/estuary-media/estuary/cascade"
 	"github.com/estuary-media/estuary/sfu"
 )
 
@@ -36,10 +36,10 @@ type app struct {
 	// relay and puller are the cluster relay's two sides (origin/edge roles; nil standalone).
 	relay  *cascade.Relay
 	puller *cascade.Puller
-	mux         *http.ServeMux
-	files       *fileRoutes // GET /{app}/{file}: .flv, .m3u8, ...
-	pages       http.Handler
-	api         *api.API
+	mux    *http.ServeMux
+	files  *fileRoutes // GET /{app}/{file}: .flv, .m3u8, ...
+	pages  http.Handler
+	api    *api.API
 
 	draining atomic.Bool
 	// readiness checks beyond draining (cluster: registry reachable); guarded by nothing: set before start.
@@ -125,6 +125,7 @@ var preHubWirings = []func(a *app) error{
 
 // wirings run after the hub exists (see preHubWirings for those the hub needs).
 var wirings = []func(a *app) error{
+	wireRelay,
 	wireWeb,
 	wireTURN, // before wireWebRTC and wireCalls: they hand out its credentials
 	wireRTMP,

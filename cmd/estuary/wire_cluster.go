@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
+	"strings"
 	"time"
 
 	"github.com/estuary-media/estuary/cascade"
@@ -14,10 +16,14 @@ import (
 // (releasing this node's leases and node record).
 func wireCluster(a *app) error {
 	c := a.cfg.Cluster
+	advertise := c.Advertise
+	if advertise == "" && a.cfg.Role != "standalone" {
+		advertise = defaultAdvertise(a.cfg.HTTP.Listen, a.cfg.HTTP.TLSCert != "" && a.cfg.HTTP.TLSKey != "")
+	}
 	base := cascade.Config{
 		NodeID:    a.cfg.NodeID,
 		Role:      a.cfg.Role,
-		Advertise: c.Advertise,
+		Advertise: advertise,
 		NodeTTL:   c.NodeTTL,
 		Takeover:  c.Takeover,
 	}
@@ -45,13 +51,75 @@ func wireCluster(a *app) error {
 	if err != nil {
 		return fmt.Errorf("cluster registry: %w", err)
 	}
-	a.hubDeps.Registry = cascade.NewHubRegistry(reg, cascade.HubRegistryConfig{}, deps)
+	hrc := cascade.HubRegistryConfig{}
+	if a.cfg.Role == "edge" {
+		hrc.RefusePublish = edgeRefusal(c.Origins)
+	}
+	a.hubDeps.Registry = cascade.NewHubRegistry(reg, hrc, deps)
 	a.afterHub = append(a.afterHub, func() {
 		if err := reg.Close(); err != nil {
 			a.log.Warn("cluster registry close", "err", err)
 		}
 	})
+	if a.cfg.Role != "standalone" {
+		p, err := cascade.NewPuller(cascade.PullerConfig{
+			NodeID: a.cfg.NodeID, Token: c.Token, ListenIP: a.cfg.WebRTC.ListenIP,
+			WaitForStream: c.WaitForStream, Origins: c.Origins,
+		}, cascade.PullerDeps{Registry: reg, Logger: a.log})
+		if err != nil {
+			_ = reg.Close()
+			return fmt.Errorf("cluster puller: %w", err)
+		}
+		a.puller = p
+		a.hubDeps.Puller = p
+	}
 	a.clusterView = func(ctx context.Context) (any, error) { return clusterView(ctx, a, reg) }
+	return nil
+}
+
+// defaultAdvertise is cluster.advertise when unset: the HTTP listen address when it names a host.
+func defaultAdvertise(listen string, tls bool) string {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil || host == "" || host == "0.0.0.0" || host == "::" {
+		return ""
+	}
+	scheme := "http://"
+	if tls {
+		scheme = "https://"
+	}
+	return scheme + net.JoinHostPort(host, port)
+}
+
+// edgeRefusal is the reason an edge gives a publisher.
+func edgeRefusal(origins []string) string {
+	if len(origins) == 0 {
+		return "publish to an origin of the cluster"
+	}
+	return "publish to an origin: " + strings.Join(origins, ", ")
+}
+
+// wireRelay serves the relay egress (POST /relay/v1/{app}/{stream}: other nodes pull this node's
+// streams) and gives the puller its hub. Both stop before the hub closes.
+func wireRelay(a *app) error {
+	if a.cfg.Role == "standalone" {
+		return nil
+	}
+	relay, err := cascade.NewRelay(cascade.RelayConfig{
+		NodeID: a.cfg.NodeID, Token: a.cfg.Cluster.Token, ListenIP: a.cfg.WebRTC.ListenIP,
+	}, cascade.RelayDeps{Hub: a.hub, Logger: a.log})
+	if err != nil {
+		return fmt.Errorf("cluster relay: %w", err)
+	}
+	if a.cfg.Cluster.Token == "" {
+		a.log.Warn("cluster.token is empty: relays are served without authentication")
+	}
+	relay.Register(a.mux)
+	a.relay = relay
+	if a.puller != nil {
+		a.puller.SetHub(a.hub)
+		a.closers = append(a.closers, a.puller.Close)
+	}
+	a.closers = append(a.closers, relay.Close)
 	return nil
 }
 
@@ -85,7 +153,24 @@ func clusterView(ctx context.Context, a *app, reg cascade.Registry) (any, error)
 		"node_id":  a.cfg.NodeID,
 		"nodes":    nodes,
 		"leases":   ls,
-		"relays":   []any{},
+		"relays":   relaysView(a),
+		"pulls":    pullsView(a),
 		"registry": reg.Stats(),
 	}, nil
+}
+
+// relaysView is the relays this node serves, per stream.
+func relaysView(a *app) []cascade.RelayServed {
+	if a.relay == nil {
+		return []cascade.RelayServed{}
+	}
+	return a.relay.Served()
+}
+
+// pullsView is the streams this node pulls over relays.
+func pullsView(a *app) []cascade.PullInfo {
+	if a.puller == nil {
+		return []cascade.PullInfo{}
+	}
+	return a.puller.Pulls()
 }
