@@ -67,12 +67,12 @@ func (p *Puller) connect(key string, tg target) (*relaySource, error) {
 	if err != nil {
 		return nil, err
 	}
-	pc, err := newRelayPC(infos, p.cfg.ListenIP)
+	pc, release, err := newRelayPC(infos, p.cfg.ListenIP)
 	if err != nil {
 		return nil, err
 	}
 	src := &relaySource{
-		p: p, key: key, nodeID: tg.nodeID, relayURL: tg.url, pc: pc, id: sfu.NewClientID(), started: time.Now(),
+		p: p, key: key, nodeID: tg.nodeID, relayURL: tg.url, pc: pc, release: release, id: sfu.NewClientID(), started: time.Now(),
 		dead: make(chan struct{}), connected: make(chan struct{}),
 	}
 	if u, err := url.Parse(tg.url); err == nil {
@@ -197,6 +197,7 @@ type relaySource struct {
 	id       string
 	started  time.Time
 	pc       *webrtc.PeerConnection
+	release  func() // the PeerConnection's UDP socket
 	pub      atomic.Pointer[sfu.Publication]
 
 	mu      sync.Mutex
@@ -298,6 +299,7 @@ func (s *relaySource) shutdown() {
 			pub.Close()
 		}
 		_ = s.pc.Close()
+		s.release()
 		s.readers.Wait()
 		if s.location == "" {
 			return

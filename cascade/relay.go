@@ -263,13 +263,14 @@ var errBadOffer = errors.New("bad relay offer")
 
 // open negotiates a relay session and subscribes it to key.
 func (r *Relay) open(ctx context.Context, key string, infos []sfu.TrackInfo, offer, remote string) (*relaySession, string, error) {
-	pc, err := newRelayPC(infos, r.cfg.ListenIP)
+	pc, release, err := newRelayPC(infos, r.cfg.ListenIP)
 	if err != nil {
 		return nil, "", err
 	}
-	s := &relaySession{r: r, key: key, pc: pc, id: sfu.NewClientID(), remote: remote, started: time.Now(), done: make(chan struct{})}
+	s := &relaySession{r: r, key: key, pc: pc, release: release, id: sfu.NewClientID(), remote: remote, started: time.Now(), done: make(chan struct{})}
 	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
 		_ = pc.Close()
+		release()
 
 		return nil, "", fmt.Errorf("%w: %w", errBadOffer, err)
 	}
@@ -277,6 +278,7 @@ func (r *Relay) open(ctx context.Context, key string, infos []sfu.TrackInfo, off
 	if r.closed {
 		r.mu.Unlock()
 		_ = pc.Close()
+		release()
 
 		return nil, "", ErrClosed
 	}
@@ -362,6 +364,7 @@ type relaySession struct {
 	remote  string
 	started time.Time
 	pc      *webrtc.PeerConnection
+	release func() // the PeerConnection's UDP socket
 
 	mu       sync.Mutex
 	outs     []*relayOut // guarded by mu
@@ -428,6 +431,7 @@ func (s *relaySession) end() {
 			_ = o.down.Close()
 		}
 		_ = s.pc.Close()
+		s.release()
 		s.r.mu.Lock()
 		delete(s.r.sessions, s.id)
 		s.r.mu.Unlock()

@@ -57,7 +57,7 @@ func relayCodecs(infos []sfu.TrackInfo) []webrtc.RTPCodecParameters {
 // newRelayPC makes a PeerConnection for one relay (either side): the stream's codecs (AAC as
 // audio/mpeg4-generic included), NACK and RTCP reports, UDP host candidates on listenIP (every
 // interface when ""), loopback included, no mDNS, short ICE timeouts.
-func newRelayPC(infos []sfu.TrackInfo, listenIP string) (*webrtc.PeerConnection, error) {
+func newRelayPC(infos []sfu.TrackInfo, listenIP string) (pc *webrtc.PeerConnection, release func(), err error) {
 	me := &webrtc.MediaEngine{}
 	for _, c := range relayCodecs(infos) {
 		kind := webrtc.RTPCodecTypeVideo
@@ -65,31 +65,39 @@ func newRelayPC(infos []sfu.TrackInfo, listenIP string) (*webrtc.PeerConnection,
 			kind = webrtc.RTPCodecTypeAudio
 		}
 		if err := me.RegisterCodec(c, kind); err != nil {
-			return nil, fmt.Errorf("%w: register codec %s: %w", ErrRelay, c.MimeType, err)
+			return nil, nil, fmt.Errorf("%w: register codec %s: %w", ErrRelay, c.MimeType, err)
 		}
 	}
 	ir := &interceptor.Registry{}
 	if err := webrtc.ConfigureNack(me, ir); err != nil {
-		return nil, fmt.Errorf("%w: nack: %w", ErrRelay, err)
+		return nil, nil, fmt.Errorf("%w: nack: %w", ErrRelay, err)
 	}
 	if err := webrtc.ConfigureRTCPReports(ir); err != nil {
-		return nil, fmt.Errorf("%w: rtcp reports: %w", ErrRelay, err)
+		return nil, nil, fmt.Errorf("%w: rtcp reports: %w", ErrRelay, err)
 	}
 	se := webrtc.SettingEngine{}
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6})
 	se.SetIncludeLoopbackCandidate(true)
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetICETimeouts(relayICEDisconnected, relayICEFailed, relayICEKeepalive)
-	if listenIP != "" {
-		if ip := net.ParseIP(listenIP); ip != nil && !ip.IsUnspecified() {
-			se.SetIPFilter(func(c net.IP) bool { return c.Equal(ip) })
+	release = func() {}
+	if ip := net.ParseIP(listenIP); ip != nil && !ip.IsUnspecified() {
+		conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: ip})
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w: udp listen on %s: %w", ErrRelay, listenIP, err)
 		}
+		mux := webrtc.NewICEUDPMux(nil, conn)
+		se.SetICEUDPMux(mux)
+		se.SetIPFilter(func(c net.IP) bool { return c.Equal(ip) })
+		release = func() { _ = mux.Close() }
 	}
 	api := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
-	pc, err := api.NewPeerConnection(webrtc.Configuration{})
+	pc, err = api.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
-		return nil, fmt.Errorf("%w: new peer connection: %w", ErrRelay, err)
+		release()
+
+		return nil, nil, fmt.Errorf("%w: new peer connection: %w", ErrRelay, err)
 	}
 
-	return pc, nil
+	return pc, release, nil
 }
