@@ -1,7 +1,7 @@
 // Package web serves Estuary's browser pages (index, publish, play) and their static assets, all
 // embedded in the binary.
 //
-// Pages live at the root ("/", "/publish.html", "/play.html", ...); their scripts, styles and vendor
+// Pages live at the root ("/", "/publish.html", "/play.html", "/call.html", ...); their scripts, styles and vendor
 // libraries under "/static/". Vendor libraries from npm (hls.js, mpegts.js) are copied into
 // static/vendor by scripts/web.sh at build time; when they are absent (a plain `go build` of a clean
 // clone) the committed stubs in static/vendor-fallback are served instead, and they tell the page the

@@ -33,6 +33,7 @@ func TestPagesServed(t *testing.T) {
 		{name: "index by name", path: "/index.html", contentType: "text/html; charset=utf-8", contains: "Live streams"},
 		{name: "publish", path: "/publish.html", contentType: "text/html; charset=utf-8", contains: "WHIP"},
 		{name: "play", path: "/play.html", contentType: "text/html; charset=utf-8", contains: "webrtc://"},
+		{name: "call", path: "/call.html", contentType: "text/html; charset=utf-8", contains: "call.js"},
 		{name: "whip client", path: "/static/js/whip.js", contentType: "text/javascript; charset=utf-8", contains: "export async function publish"},
 		{name: "style", path: "/static/css/estuary.css", contentType: "text/css; charset=utf-8", contains: "body"},
 		{name: "icon", path: "/static/favicon.svg", contentType: "image/svg+xml", contains: "<svg"},
@@ -94,7 +95,7 @@ var (
 )
 
 // servedElsewhere lists paths other packages serve (the API, WHIP, WHEP): links to them are not assets.
-var servedElsewhere = []string{"api/", "whip/", "whep/"}
+var servedElsewhere = []string{"api/", "whip/", "whep/", "ws/"}
 
 // TestReferencedAssetsExist follows every src/href of every page and every import of every module
 // and requires each to be served with a known content type.
@@ -113,6 +114,7 @@ func TestReferencedAssetsExist(t *testing.T) {
 	require.Contains(t, pages, "/index.html")
 	require.Contains(t, pages, "/publish.html")
 	require.Contains(t, pages, "/play.html")
+	require.Contains(t, pages, "/call.html")
 
 	seen := map[string]bool{}
 	queue := append([]string(nil), pages...)

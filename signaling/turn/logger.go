@@ -8,7 +8,8 @@ import (
 	"github.com/pion/logging"
 )
 
-// loggerFactory sends pion's logs to slog (pion's info and below as debug).
+// loggerFactory sends pion's logs to slog: its debug and trace (per packet) below slog's debug, its
+// info and errors (a refused request is an "error" there) as debug, its warnings as warnings.
 type loggerFactory struct{ log *slog.Logger }
 
 func (f loggerFactory) NewLogger(scope string) logging.LeveledLogger {
@@ -26,8 +27,8 @@ func (l pionLogger) logf(level slog.Level, format string, args ...any) {
 
 func (l pionLogger) Trace(msg string)                  { l.logf(slog.LevelDebug-4, "%s", msg) }
 func (l pionLogger) Tracef(format string, args ...any) { l.logf(slog.LevelDebug-4, format, args...) }
-func (l pionLogger) Debug(msg string)                  { l.logf(slog.LevelDebug, "%s", msg) }
-func (l pionLogger) Debugf(format string, args ...any) { l.logf(slog.LevelDebug, format, args...) }
+func (l pionLogger) Debug(msg string)                  { l.logf(slog.LevelDebug-4, "%s", msg) }
+func (l pionLogger) Debugf(format string, args ...any) { l.logf(slog.LevelDebug-4, format, args...) }
 func (l pionLogger) Info(msg string)                   { l.logf(slog.LevelDebug, "%s", msg) }
 func (l pionLogger) Infof(format string, args ...any)  { l.logf(slog.LevelDebug, format, args...) }
 func (l pionLogger) Warn(msg string)                   { l.logf(slog.LevelWarn, "%s", msg) }
