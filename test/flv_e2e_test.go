@@ -202,6 +202,26 @@ func TestFLVFromRTMP(t *testing.T) {
 	url := node.HTTPURL + "/" + key + ".flv"
 	flvWaitLive(t, url, 15*time.Second)
 
+	t.Run("headers and errors", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		require.Equal(t, "video/x-flv", resp.Header.Get("Content-Type"))
+		require.Equal(t, "no-cache", resp.Header.Get("Cache-Control"))
+		require.Equal(t, []string{"chunked"}, resp.TransferEncoding)
+		require.Len(t, resp.Header.Values("Access-Control-Allow-Origin"), 1, "exactly one CORS origin")
+		for path, code := range map[string]int{"/live/nobody.flv": http.StatusNotFound, "/live/a..b.flv": http.StatusBadRequest} {
+			status, body, err := node.Get(ctx, path)
+			require.NoError(t, err)
+			require.Equal(t, code, status, string(body))
+			require.NotEmpty(t, strings.TrimSpace(string(body)), "a reason")
+		}
+	})
+
 	t.Run("ffprobe", func(t *testing.T) {
 		v0, a0 := flvProbeURL(t, url, 6, 5, "h264", "aac")
 		t.Logf("first video DTS %.3f s, first audio DTS %.3f s", v0, a0)

@@ -396,7 +396,8 @@ func (s *Server) Subscribe(ctx context.Context, key string) (*Viewer, error) {
 		s.releaseStream(st)
 		return nil, fmt.Errorf("%s: %w", key, sfu.ErrStreamNotFound)
 	}
-	if len(st.gop) > 0 || st.vcodec == 0 {
+	if (len(st.gop) > 0 || st.vcodec == 0) && len(st.gop)+2 < v.max/2 {
+		// Start with the kept GOP (when it leaves room in the backlog; else at the next keyframe).
 		v.waitKey = false
 		v.q = append(v.q, st.headerTags()...)
 		v.q = append(v.q, st.gop...)

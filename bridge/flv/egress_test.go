@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -293,7 +294,7 @@ func TestSlowViewer(t *testing.T) {
 	m := loadMedia(t)
 	hub := sfu.NewHub(sfu.Config{}, sfu.Deps{})
 	defer hub.Close()
-	srv, reg, hs := newServer(t, hub, flv.Config{ViewerQueue: 16, MaxLag: 300 * time.Millisecond})
+	srv, reg, hs := newServer(t, hub, flv.Config{ViewerQueue: 256, MaxLag: 300 * time.Millisecond})
 	defer reg.Close()
 	defer srv.Close()
 	defer hs.Close()
@@ -468,4 +469,73 @@ func TestPump(t *testing.T) {
 	}
 	require.GreaterOrEqual(t, first, 0)
 	require.Greater(t, last[flv.TagVideo], uint32(500))
+}
+
+type countingPub struct {
+	fakePub
+	kf atomic.Int32
+}
+
+func (p *countingPub) RequestKeyframe(string) { p.kf.Add(1) }
+
+// While viewers exist the publisher is asked for keyframes (on join and every KeyframeInterval); with
+// flv.opus: passthrough, Opus stays Opus (Enhanced FLV).
+func TestKeyframeRequestsAndOpusPassthrough(t *testing.T) {
+	hub := sfu.NewHub(sfu.Config{KeyframeInterval: time.Millisecond}, sfu.Deps{})
+	defer hub.Close()
+	srv, reg, hs := newServer(t, hub, flv.Config{OpusPassthrough: true, KeyframeInterval: 50 * time.Millisecond})
+	defer reg.Close()
+	defer srv.Close()
+	defer hs.Close()
+	p := &countingPub{fakePub: fakePub{proto: "webrtc"}}
+	pub, err := hub.Publish(context.Background(), "live/k", p, []sfu.TrackInfo{
+		{ID: "video", Kind: sfu.KindVideo, Codec: sfu.Codec{MimeType: "video/H264", ClockRate: 90000}},
+		{ID: "audio", Kind: sfu.KindAudio, Codec: sfu.Codec{MimeType: "audio/opus", ClockRate: 48000, Channels: 2}},
+	})
+	require.NoError(t, err)
+	defer pub.Close()
+	op := packetize.NewOpus(pub.Track("audio"), packetize.Config{SSRC: 7})
+	v, err := srv.Subscribe(context.Background(), "live/k")
+	require.NoError(t, err)
+	before := p.kf.Load()
+	time.Sleep(300 * time.Millisecond)
+	require.GreaterOrEqual(t, p.kf.Load()-before, int32(3), "periodic keyframe requests")
+	for i := range 5 {
+		require.NoError(t, op.WriteFrame([]byte{0xfc, 0xff, 0xfe}, uint32(i*960)))
+	}
+	// Audio waits for video's first keyframe (the stream has video): send one.
+	h := packetize.NewH264(pub.Track("video"), packetize.Config{SSRC: 8})
+	sps := []byte{0x67, 0x42, 0xc0, 0x1f, 0xda, 0x01, 0x40, 0x16, 0xe8, 0x40, 0x00, 0x00, 0x03, 0x00, 0x40, 0x00, 0x00, 0x0c, 0x83, 0xc6, 0x0c, 0xa8}
+	pps := []byte{0x68, 0xce, 0x3c, 0x80}
+	idr := []byte{0x65, 0x88, 0x84, 0x00, 0x10}
+	au := binary.BigEndian.AppendUint32(nil, uint32(len(sps)))
+	au = append(au, sps...)
+	au = binary.BigEndian.AppendUint32(au, uint32(len(pps)))
+	au = append(au, pps...)
+	au = binary.BigEndian.AppendUint32(au, uint32(len(idr)))
+	au = append(au, idr...)
+	require.NoError(t, h.WriteAVCC(au, 4, 9000))
+	for i := 5; i < 10; i++ {
+		require.NoError(t, op.WriteFrame([]byte{0xfc, 0xff, 0xfe}, uint32(i*960)))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	var opus int
+	var buf []*flv.Tag
+	for opus < 3 {
+		buf, err = v.Next(ctx, buf)
+		require.NoError(t, err)
+		for _, tg := range buf {
+			if tg.Type != flv.TagAudio {
+				continue
+			}
+			var a flv.AudioTag
+			require.NoError(t, flv.ParseAudioTag(tg.Body, &a))
+			require.Equal(t, flv.AudioOpus, a.Codec)
+			if a.PacketType == flv.AudioCodedFrames {
+				opus++
+			}
+		}
+	}
+	v.Close()
 }
