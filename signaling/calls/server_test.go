@@ -286,11 +286,13 @@ func TestHandshakeRefusals(t *testing.T) {
 		})
 	}
 	t.Run("max connections", func(t *testing.T) {
-		dial(t, url, "one")
+		one := dial(t, url, "one")
 		_, resp, err := websocket.DefaultDialer.Dial(url+"?room=two", nil)
 		require.Error(t, err)
 		require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
 		_ = resp.Body.Close()
+		require.NoError(t, one.ws.Close())
+		require.Eventually(t, func() bool { return s.Conns() == 0 }, 3*time.Second, 10*time.Millisecond)
 	})
 	t.Run("cross origin", func(t *testing.T) {
 		h := http.Header{"Origin": {"https://evil.example"}}
