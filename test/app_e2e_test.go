@@ -213,6 +213,14 @@ func TestAppStartNode(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 404, code)
 
+	// Restart: same ports and config, a new process.
+	oldPID := n.PID
+	n.Restart()
+	require.NotEqual(t, oldPID, n.PID)
+	code, _, err = n.Get(ctx, "/healthz")
+	require.NoError(t, err)
+	require.Equal(t, 200, code)
+
 	start := time.Now()
 	require.NoError(t, n.Stop())
 	t.Logf("stopped in %v", time.Since(start).Round(time.Millisecond))

@@ -60,10 +60,15 @@ type Node struct {
 	LogPath    string
 	PID        int
 
+	bin  string
+	args []string
+	env  []string
+
+	mu      sync.Mutex // guards cmd, done, waitErr, stopped (replaced by Restart)
 	cmd     *exec.Cmd
 	done    chan struct{}
 	waitErr error
-	stopped sync.Once
+	stopped *sync.Once
 }
 
 var (
@@ -159,7 +164,7 @@ func StartNode(t testing.TB, opts NodeOptions) *Node {
 		nodeMu.Unlock()
 	}
 	ip := opts.Addr
-	n := &Node{t: t, Addr: ip, NodeID: opts.NodeID, done: make(chan struct{})}
+	n := &Node{t: t, Addr: ip, NodeID: opts.NodeID}
 	n.HTTPPort = FreePort(t, ip)
 	n.RTMPPort = FreePort(t, ip)
 	n.UDPPort = FreePort(t, ip)
@@ -193,6 +198,10 @@ func StartNode(t testing.TB, opts NodeOptions) *Node {
 	for k, v := range opts.Set {
 		setPath(cfg, k, v)
 	}
+	// Relays need this node's real HTTP URL: default cluster.advertise to it.
+	if cl, _ := cfg["cluster"].(map[string]any); cl == nil || cl["advertise"] == nil {
+		setPath(cfg, "cluster.advertise", n.HTTPURL)
+	}
 	data, err := yaml.Marshal(cfg)
 	if err != nil {
 		t.Fatalf("node config: %v", err)
@@ -203,25 +212,10 @@ func StartNode(t testing.TB, opts NodeOptions) *Node {
 	if err := os.WriteFile(n.ConfigPath, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	logf, err := os.Create(n.LogPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	args := append([]string{"-c", n.ConfigPath}, opts.Args...)
-	n.cmd = exec.Command(bin, args...)
-	n.cmd.Stdout = logf
-	n.cmd.Stderr = logf
-	n.cmd.Env = append(os.Environ(), opts.Env...)
-	if err := n.cmd.Start(); err != nil {
-		logf.Close()
+	n.bin, n.args, n.env = bin, append([]string{"-c", n.ConfigPath}, opts.Args...), append(os.Environ(), opts.Env...)
+	if err := n.launch(); err != nil {
 		t.Fatalf("start estuary: %v", err)
 	}
-	n.PID = n.cmd.Process.Pid
-	go func() {
-		n.waitErr = n.cmd.Wait()
-		logf.Close()
-		close(n.done)
-	}()
 	t.Cleanup(func() {
 		_ = n.Stop()
 		if t.Failed() {
@@ -235,13 +229,71 @@ func StartNode(t testing.TB, opts NodeOptions) *Node {
 	return n
 }
 
+// launch starts the process (appending to the log file).
+func (n *Node) launch() error {
+	logf, err := os.OpenFile(n.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(n.bin, n.args...)
+	cmd.Stdout = logf
+	cmd.Stderr = logf
+	cmd.Env = n.env
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return err
+	}
+	done := make(chan struct{})
+	n.mu.Lock()
+	n.cmd, n.done, n.stopped = cmd, done, &sync.Once{}
+	n.PID = cmd.Process.Pid
+	n.mu.Unlock()
+	go func() {
+		err := cmd.Wait()
+		logf.Close()
+		n.mu.Lock()
+		n.waitErr = err
+		n.mu.Unlock()
+		close(done)
+	}()
+	return nil
+}
+
+// Restart stops the node (SIGTERM) and starts it again with the same config, ports and log file,
+// then waits for /healthz.
+func (n *Node) Restart() {
+	n.t.Helper()
+	_ = n.Stop()
+	if err := n.launch(); err != nil {
+		n.t.Fatalf("restart estuary: %v", err)
+	}
+	if err := n.waitHealthy(20 * time.Second); err != nil {
+		_ = n.Kill()
+		n.t.Fatalf("node %s: %v\nlog:\n%s", n.NodeID, err, tail(n.Logs(), 8000))
+	}
+}
+
+// state returns the current process's handles.
+func (n *Node) state() (*exec.Cmd, chan struct{}, *sync.Once) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.cmd, n.done, n.stopped
+}
+
+func (n *Node) exitErr() error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.waitErr
+}
+
 func (n *Node) waitHealthy(timeout time.Duration) error {
+	_, done, _ := n.state()
 	start := time.Now()
 	client := &http.Client{Timeout: time.Second}
 	for time.Since(start) < timeout {
 		select {
-		case <-n.done:
-			return fmt.Errorf("exited before it was healthy: %v", n.waitErr)
+		case <-done:
+			return fmt.Errorf("exited before it was healthy: %v", n.exitErr())
 		default:
 		}
 		resp, err := client.Get(n.HTTPURL + "/healthz")
@@ -267,53 +319,62 @@ func (n *Node) Logs() string {
 }
 
 // Done is closed when the process has exited.
-func (n *Node) Done() <-chan struct{} { return n.done }
+func (n *Node) Done() <-chan struct{} {
+	_, done, _ := n.state()
+	return done
+}
 
 // ExitCode is the process's exit code (-1 while it runs or when killed by a signal).
 func (n *Node) ExitCode() int {
+	cmd, done, _ := n.state()
 	select {
-	case <-n.done:
-		return n.cmd.ProcessState.ExitCode()
+	case <-done:
+		return cmd.ProcessState.ExitCode()
 	default:
 		return -1
 	}
 }
 
 // Signal sends sig to the process.
-func (n *Node) Signal(sig os.Signal) error { return n.cmd.Process.Signal(sig) }
+func (n *Node) Signal(sig os.Signal) error {
+	cmd, _, _ := n.state()
+	return cmd.Process.Signal(sig)
+}
 
 // Stop sends SIGTERM and waits up to 5 s, then SIGKILL. It returns the process's exit error (nil for
 // exit 0). Idempotent.
 func (n *Node) Stop() error {
-	n.stopped.Do(func() {
+	cmd, done, once := n.state()
+	once.Do(func() {
 		select {
-		case <-n.done:
+		case <-done:
 			return
 		default:
 		}
-		_ = n.cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Process.Signal(syscall.SIGTERM)
 		select {
-		case <-n.done:
+		case <-done:
 		case <-time.After(5 * time.Second):
 			n.t.Logf("node %s ignored SIGTERM for 5s: killing", n.NodeID)
-			_ = n.cmd.Process.Kill()
-			<-n.done
+			_ = cmd.Process.Kill()
+			<-done
 		}
 	})
-	<-n.done
-	return n.waitErr
+	<-done
+	return n.exitErr()
 }
 
 // Kill sends SIGKILL and waits for the process.
 func (n *Node) Kill() error {
+	cmd, done, _ := n.state()
 	select {
-	case <-n.done:
-		return n.waitErr
+	case <-done:
+		return n.exitErr()
 	default:
 	}
-	_ = n.cmd.Process.Kill()
-	<-n.done
-	return n.waitErr
+	_ = cmd.Process.Kill()
+	<-done
+	return n.exitErr()
 }
 
 // Get fetches path from the node's HTTP server and returns status and body.
