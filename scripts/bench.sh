@@ -52,11 +52,11 @@ if [ ! -s "$clip" ]; then
     -bufsize "$BITRATE" -g 60 -keyint_min 60 -sc_threshold 0 -c:a aac -b:a 128k -ac 2 -f flv "$clip"
 fi
 
-bin/estuary -c "$work/estuary.yaml" >"$work/estuary.log" 2>&1 &
+bin/estuary -c "$work/estuary.yaml" >"$OUT/estuary.log" 2>&1 &
 EPID=$!; pids+=("$EPID")
 for _ in $(seq 100); do curl -fs "http://127.0.0.1:$HTTP/healthz" >/dev/null && break; sleep 0.1; done
 ffmpeg -hide_banner -loglevel error -re -stream_loop -1 -i "$clip" -c copy -f flv "rtmp://127.0.0.1:$RTMP/live/bench" \
-  >"$work/ffmpeg.log" 2>&1 &
+  >"$OUT/ffmpeg.log" 2>&1 &
 pids+=("$!")
 sleep 3
 
@@ -68,7 +68,7 @@ run() { # name args...
   local name=$1; shift
   echo; echo "== $name: estuary-bench $* -duration $DURATION"
   "${B[@]}" -q -json "$OUT/$name.json" "$@" || { echo "bench: $name failed"; return 0; }
-  jq -c '{kinds: (.kinds | map_values({joined, join_failures, mbps, units_per_s, loss_ratio, ttfm_p50: .ttfm.p50_ms, ttfm_p99: .ttfm.p99_ms})), server, client}' "$OUT/$name.json"
+  jq -c '{kinds: (.kinds | map_values({joined, join_failures, mbps, units_per_s, lost, loss_ratio, ttfm_p50: .ttfm.p50_ms, ttfm_p99: .ttfm.p99_ms})), server, client, host_udp}' "$OUT/$name.json"
 }
 
 probe=$("${B[@]}" -probe -json - -flv "http://127.0.0.1:$HTTP" -rtmp "rtmp://127.0.0.1:$RTMP" -hls "http://127.0.0.1:$HTTP" -whep "http://127.0.0.1:$HTTP" 2>/dev/null)

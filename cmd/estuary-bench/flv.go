@@ -8,6 +8,7 @@ import (
 	"net/http"
 
 	"github.com/estuary-media/estuary/cmd/estuary-bench/internal/flvtag"
+	"github.com/estuary-media/estuary/cmd/estuary-bench/internal/stats"
 )
 
 // flvClient makes HTTP-FLV readers: one GET each, the body read tag by tag (bodies skipped).
@@ -59,6 +60,7 @@ func (c *flvClient) read(body io.Reader, v *viewer) error {
 	r := flvtag.NewReader(body, 64<<10)
 	var t flvtag.Tag
 	var counted int64
+	var frames stats.FrameGapTracker
 	for {
 		if err := r.Next(&t); err != nil {
 			return err
@@ -71,6 +73,9 @@ func (c *flvClient) read(body io.Reader, v *viewer) error {
 		}
 		if t.Keyframe() {
 			v.k.c.Keyframes.Add(1)
+		}
+		if t.Type == flvtag.TypeVideo && !t.SequenceHeader() {
+			v.frameGap(&frames, t.Timestamp)
 		}
 		v.media(int(n))
 	}

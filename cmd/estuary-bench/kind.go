@@ -174,3 +174,11 @@ func (v *viewer) watch(ctx context.Context, c io.Closer) (stop func(), timedOut 
 		<-exited
 	}, fired.Load
 }
+
+// frameGap books missing video frames found from a frame timestamp (FLV, RTMP).
+func (v *viewer) frameGap(f *stats.FrameGapTracker, ts uint32) {
+	if lost, gap := f.Push(ts); gap {
+		v.k.c.Lost.Add(int64(lost))
+		v.k.c.Gaps.Add(1)
+	}
+}

@@ -121,6 +121,10 @@ func printSummary(w io.Writer, r *Report, probe bool) {
 				s.PID, s.Cores, s.MbpsPerCore, s.CPUusPerUnit, s.RSSDelta>>20, s.RSSPerReader/1024)
 		}
 	}
+	if u := r.HostUDP; u != nil && (u.RcvbufErrors > 0 || u.SndbufErrors > 0) {
+		fmt.Fprintf(w, "host UDP: %d datagrams dropped at full receive buffers, %d at full send buffers (every process)\n",
+			u.RcvbufErrors, u.SndbufErrors)
+	}
 	if !probe {
 		fmt.Fprintf(w, "total %.1f Mbit/s over %.1f s; estuary-bench used %.2f cores\n", r.TotalMbps, r.WindowSeconds, r.Client.Cores)
 	}

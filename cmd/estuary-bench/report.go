@@ -20,32 +20,38 @@ type Report struct {
 	TotalMbps     float64                `json:"total_mbps"`
 	Server        *ServerReport          `json:"server,omitempty"`
 	Client        ClientReport           `json:"client"`
+	// HostUDP is the host's UDP counters over the window (/proc/net/snmp: every socket on the
+	// machine, other processes' included): rcvbuf_errors are datagrams the kernel dropped
+	// because a receiving socket was full, the usual cause of WHEP loss on a loaded client.
+	HostUDP *stats.UDPCounters `json:"host_udp,omitempty"`
 }
 
 // KindReport is one reader kind's figures. Bytes: WHEP counts RTP packets (header + payload,
 // after SRTP), HTTP-FLV the response body, RTMP the TCP stream, HLS segments (init included).
 // Units: RTP packets, FLV media tags, RTMP audio/video messages, HLS segments.
 type KindReport struct {
-	URL            string             `json:"url"`
-	Readers        int                `json:"readers"`
-	Joined         int64              `json:"joined"`
-	JoinFailures   int64              `json:"join_failures"`
-	FailureReasons map[string]int     `json:"failure_reasons,omitempty"`
-	Disconnects    int64              `json:"disconnects"` // joined, then lost before the end
-	DisconnectWhy  map[string]int     `json:"disconnect_reasons,omitempty"`
-	ActiveAtEnd    int64              `json:"active_at_end"`
-	Bytes          int64              `json:"bytes"` // in the window
-	Mbps           float64            `json:"mbps"`
-	MbpsPerReader  float64            `json:"mbps_per_reader"`
-	Units          int64              `json:"units"`
-	UnitsPerSecond float64            `json:"units_per_s"`
-	Keyframes      int64              `json:"keyframes"`
-	Lost           int64              `json:"lost"` // missing RTP sequence numbers (WHEP), skipped segments (HLS)
-	Gaps           int64              `json:"gaps"`
-	Late           int64              `json:"late"` // reordered, duplicated or retransmitted
-	LossRatio      float64            `json:"loss_ratio"`
-	TTFM           stats.Distribution `json:"ttfm"`
-	TotalBytes     int64              `json:"total_bytes"` // whole run
+	URL            string         `json:"url"`
+	Readers        int            `json:"readers"`
+	Joined         int64          `json:"joined"`
+	JoinFailures   int64          `json:"join_failures"`
+	FailureReasons map[string]int `json:"failure_reasons,omitempty"`
+	Disconnects    int64          `json:"disconnects"` // joined, then lost before the end
+	DisconnectWhy  map[string]int `json:"disconnect_reasons,omitempty"`
+	ActiveAtEnd    int64          `json:"active_at_end"`
+	Bytes          int64          `json:"bytes"` // in the window
+	Mbps           float64        `json:"mbps"`
+	MbpsPerReader  float64        `json:"mbps_per_reader"`
+	Units          int64          `json:"units"`
+	UnitsPerSecond float64        `json:"units_per_s"`
+	Keyframes      int64          `json:"keyframes"`
+	// Lost: missing RTP sequence numbers (WHEP), video frames missing by timestamp jumps (FLV,
+	// RTMP: a server dropping a slow reader's frames to the next keyframe), skipped segments (HLS).
+	Lost       int64              `json:"lost"`
+	Gaps       int64              `json:"gaps"`
+	Late       int64              `json:"late"` // reordered, duplicated or retransmitted
+	LossRatio  float64            `json:"loss_ratio"`
+	TTFM       stats.Distribution `json:"ttfm"`
+	TotalBytes int64              `json:"total_bytes"` // whole run
 }
 
 // ServerReport comes from /proc/PID of -pid, over the measurement window (RSS: before the first

@@ -16,6 +16,8 @@ import (
 	gortmp "github.com/yutopp/go-rtmp"
 	"github.com/yutopp/go-rtmp/handshake"
 	"github.com/yutopp/go-rtmp/message"
+
+	"github.com/estuary-media/estuary/cmd/estuary-bench/internal/stats"
 )
 
 // rtmpClient makes RTMP players. go-rtmp's ClientConn cannot play (a stream it creates has no
@@ -118,9 +120,11 @@ func (c *rtmpClient) play(ctx context.Context, v *viewer) (err error) {
 		return err
 	}
 	var counted int64
+	var frames stats.FrameGapTracker
 	for {
 		var cm gortmp.ChunkMessage
-		if _, _, err := s.cs.Read(&cm); err != nil {
+		_, ts, err := s.cs.Read(&cm)
+		if err != nil {
 			if !v.joined.Load() {
 				return fmt.Errorf("rtmp before the first media: %w", err)
 			}
@@ -140,8 +144,11 @@ func (c *rtmpClient) play(ctx context.Context, v *viewer) (err error) {
 			if n == 0 {
 				continue // an empty message (some servers send one at play start)
 			}
-			if video && (b[0]>>4)&7 == 1 && !isVideoConfig(b[:n]) {
-				v.k.c.Keyframes.Add(1)
+			if video && !isVideoConfig(b[:n]) {
+				if (b[0]>>4)&7 == 1 {
+					v.k.c.Keyframes.Add(1)
+				}
+				v.frameGap(&frames, ts)
 			}
 			total := in.n.Load()
 			v.media(int(total - counted))

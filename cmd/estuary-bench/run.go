@@ -195,6 +195,7 @@ warming:
 		}
 	}
 	w0 := b.totals()
+	u0, uerr0 := stats.ReadUDPCounters()
 	s0, err0 := b.procSample()
 	c0 := selfCPU()
 	wStart := time.Now()
@@ -210,10 +211,15 @@ measuring:
 			p.line("measure", time.Since(t0), float64(time.Since(wStart))/float64(b.cfg.duration))
 		}
 	}
+	window := time.Since(wStart)
 	w1 := b.totals()
+	u1, uerr1 := stats.ReadUDPCounters()
 	s1, err1 := b.procSample()
 	c1 := selfCPU()
-	window := time.Since(wStart)
+	if uerr0 == nil && uerr1 == nil {
+		d := u1.Sub(u0)
+		rep.HostUDP = &d
+	}
 	cancel()
 	startWG.Wait()
 	wg.Wait()

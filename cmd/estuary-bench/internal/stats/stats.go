@@ -163,3 +163,39 @@ func Percentile(sorted []time.Duration, p float64) time.Duration {
 	rank = min(max(rank, 1), n)
 	return sorted[rank-1]
 }
+
+// FrameGapTracker finds missing video frames in a frame-based stream (FLV, RTMP) from timestamp
+// jumps: the frame interval is the smallest positive timestamp step seen (at least 5 ms), and a
+// step of more than 2.5 intervals counts round(step/interval)-1 missing frames (one gap). A
+// server that drops a slow reader's frames up to the next keyframe shows up here. Timestamps in
+// milliseconds; steps backwards or over 10 s are ignored (restart, wraparound).
+type FrameGapTracker struct {
+	started  bool
+	last     uint32
+	interval uint32
+}
+
+// Push records a video frame's timestamp.
+func (f *FrameGapTracker) Push(ts uint32) (lost int, gap bool) {
+	if !f.started {
+		f.started, f.last = true, ts
+		return 0, false
+	}
+	step := ts - f.last
+	if int32(step) < 0 || step > 10000 { // restart or wraparound: start over from here
+		f.last = ts
+		return 0, false
+	}
+	if step == 0 {
+		return 0, false
+	}
+	f.last = ts
+	if step >= 5 && (f.interval == 0 || step < f.interval) {
+		f.interval = step
+	}
+	if f.interval == 0 || step*2 <= f.interval*5 {
+		return 0, false
+	}
+	n := int((step + f.interval/2) / f.interval)
+	return n - 1, true
+}

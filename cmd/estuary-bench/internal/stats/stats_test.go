@@ -178,7 +178,9 @@ func TestReadProcSelf(t *testing.T) {
 func FuzzParseProc(f *testing.F) {
 	f.Add([]byte("1234 (estuary) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 12 0"))
 	f.Add([]byte("VmRSS:\t   2048 kB\n"))
+	f.Add([]byte("Udp: InDatagrams NoPorts InErrors RcvbufErrors\nUdp: 1 2 3 4\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
+		_, _ = ParseSNMPUDP(b)
 		if d, err := ParseStatCPU(b); err == nil {
 			require.GreaterOrEqual(t, d, time.Duration(0))
 		}
@@ -186,4 +188,61 @@ func FuzzParseProc(f *testing.F) {
 			require.GreaterOrEqual(t, n, int64(0))
 		}
 	})
+}
+
+func TestParseSNMPUDP(t *testing.T) {
+	cases := []struct {
+		name    string
+		in      string
+		want    UDPCounters
+		wantErr bool
+	}{
+		{name: "linux 6", in: "Ip: Forwarding\nIp: 1\nUdp: InDatagrams NoPorts InErrors OutDatagrams RcvbufErrors SndbufErrors InCsumErrors IgnoredMulti MemErrors\n" +
+			"Udp: 2656398 5300 275968 2938322 275960 3 0 0 0\nUdpLite: InDatagrams\nUdpLite: 0\n",
+			want: UDPCounters{InDatagrams: 2656398, InErrors: 275968, RcvbufErrors: 275960, SndbufErrors: 3}},
+		{name: "no udp", in: "Ip: Forwarding\nIp: 1\n", wantErr: true},
+		{name: "short values", in: "Udp: InDatagrams NoPorts\nUdp: 1\n", wantErr: true},
+		{name: "not a number", in: "Udp: InDatagrams\nUdp: x\n", wantErr: true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := ParseSNMPUDP([]byte(c.in))
+			if c.wantErr {
+				require.ErrorIs(t, err, ErrProcFormat)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, c.want, got)
+		})
+	}
+}
+
+func TestFrameGapTracker(t *testing.T) {
+	cases := []struct {
+		name       string
+		ts         []uint32
+		lost, gaps int
+	}{
+		{name: "steady 30 fps", ts: []uint32{0, 33, 67, 100, 133, 167}},
+		{name: "two frames missing", ts: []uint32{0, 33, 67, 167, 200}, lost: 2, gaps: 1},
+		{name: "jump to the next keyframe", ts: []uint32{0, 40, 80, 2000, 2040}, lost: 47, gaps: 1},
+		{name: "jitter is not loss", ts: []uint32{0, 40, 75, 130, 160}},
+		{name: "restart backwards", ts: []uint32{5000, 5040, 0, 40}},
+		{name: "equal stamps", ts: []uint32{0, 0, 40, 80}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var f FrameGapTracker
+			var lost, gaps int
+			for _, ts := range c.ts {
+				l, g := f.Push(ts)
+				lost += l
+				if g {
+					gaps++
+				}
+			}
+			require.Equal(t, c.lost, lost, "lost")
+			require.Equal(t, c.gaps, gaps, "gaps")
+		})
+	}
 }
