@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -310,4 +311,43 @@ func TestRelayStopsAfterLastViewer(t *testing.T) {
 	_, err = b.hub.Subscribe(context.Background(), "live/nobody", newTestViewer())
 	require.ErrorIs(t, err, sfu.ErrStreamNotFound)
 	t.Logf("pull of an unknown stream failed after %s: %v", time.Since(start).Round(time.Millisecond), err)
+}
+
+// TestPullerFallsBackToOrigins: with the registry unreachable (Redis on a closed port), the puller
+// tries cluster.origins in order: the first does not carry the stream (404), the second does.
+func TestPullerFallsBackToOrigins(t *testing.T) {
+	store := NewMemoryStore()
+	a := startRelayNode(t, "a", store)
+	other := startRelayNode(t, "other", store)
+	const key = "live/fallback"
+	_, stopA := publishTest(t, a.hub, key, 1000)
+	defer stopA()
+
+	log := testLogger(t).With("node", "edge")
+	reg, err := NewRedis(RedisConfig{Config: Config{NodeID: "edge", Role: RoleEdge, OpTimeout: 300 * time.Millisecond},
+		URL: "redis://127.0.0.1:1/0"}, Deps{Logger: log})
+	require.NoError(t, err)
+	defer reg.Close()
+	p, err := NewPuller(PullerConfig{NodeID: "edge", Token: relayTestToken, ListenIP: "127.0.0.1", Linger: 300 * time.Millisecond,
+		Origins: []string{strings.TrimPrefix(other.srv.URL, "http://"), strings.TrimPrefix(a.srv.URL, "http://")}},
+		PullerDeps{Registry: reg, Logger: log})
+	require.NoError(t, err)
+	hub := sfu.NewHub(sfu.Config{}, sfu.Deps{Logger: log, Puller: p})
+	p.SetHub(hub)
+	defer hub.Close()
+	defer p.Close()
+
+	v := newTestViewer()
+	start := time.Now()
+	unsub, err := hub.Subscribe(context.Background(), key, v)
+	require.NoError(t, err)
+	defer v.stop()
+	defer unsub()
+	require.Eventually(t, func() bool { return v.count("video") > 0 && v.count("aac") > 0 }, 10*time.Second, 10*time.Millisecond)
+	t.Logf("pulled through cluster.origins %s after the subscribe (registry unreachable)", time.Since(start).Round(time.Millisecond))
+	pulls := p.Pulls()
+	require.Len(t, pulls, 1)
+	require.Equal(t, strings.TrimPrefix(a.srv.URL, "http://"), pulls[0].NodeID)
+	require.Equal(t, []RelayServed{{Key: key, Relays: 1}}, a.relay.Served())
+	require.Empty(t, other.relay.Served())
 }
