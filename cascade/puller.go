@@ -244,6 +244,22 @@ func (p *Puller) wanted(key string) bool {
 	return st != nil && len(st.Subscribers()) > 0
 }
 
+// servedLocally reports whether key has a live publisher on this node other than a relay (a publisher
+// that moved here: nothing to pull).
+func (p *Puller) servedLocally(key string) bool {
+	h := p.getHub()
+	if h == nil {
+		return false
+	}
+	st := h.Stream(key)
+	if st == nil {
+		return false
+	}
+	pub := st.Publisher()
+
+	return pub != nil && pub.Info().Protocol != RelayProtocol
+}
+
 // run keeps key's relay up while it has viewers.
 func (p *Puller) run(pl *pull) {
 	defer p.wg.Done()
@@ -265,6 +281,11 @@ func (p *Puller) run(pl *pull) {
 			}
 			if !p.wanted(pl.key) || p.ctx.Err() != nil {
 				p.log.Info("pull ended: no viewers left while re-attaching", "stream", pl.key)
+
+				return
+			}
+			if p.servedLocally(pl.key) {
+				p.log.Info("pull ended: the stream is now published on this node", "stream", pl.key)
 
 				return
 			}
@@ -359,6 +380,8 @@ func (p *Puller) find(key string, wait time.Duration) (target, error) {
 			cancel()
 		}
 		switch {
+		case err == nil && rec.NodeID == p.cfg.NodeID && p.cfg.NodeID != "":
+			return target{}, fmt.Errorf("%w: %s is published on this node", ErrRelay, key)
 		case err == nil && rec.RelayURL != "":
 			return target{nodeID: rec.NodeID, url: rec.RelayURL}, nil
 		case err == nil:

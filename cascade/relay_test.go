@@ -82,9 +82,18 @@ func (s *testSource) RequestKeyframe(id string) { s.keyframes.Add(1) }
 // publishTest publishes key on hub and feeds it until stop is called (which closes the publication).
 func publishTest(t *testing.T, hub *sfu.Hub, key string, ssrcBase uint32) (src *testSource, stop func()) {
 	t.Helper()
+	src, stop, err := tryPublishTest(hub, key, ssrcBase)
+	require.NoError(t, err)
+
+	return src, stop
+}
+
+func tryPublishTest(hub *sfu.Hub, key string, ssrcBase uint32) (src *testSource, stop func(), err error) {
 	src = &testSource{id: sfu.NewClientID()}
 	pub, err := hub.Publish(context.Background(), key, src, relayTestTracks)
-	require.NoError(t, err)
+	if err != nil {
+		return nil, nil, err
+	}
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -118,7 +127,7 @@ func publishTest(t *testing.T, hub *sfu.Hub, key string, ssrcBase uint32) (src *
 		close(done)
 		wg.Wait()
 		pub.Close()
-	}
+	}, nil
 }
 
 // testViewer is a subscriber whose DownTracks record what they send.
@@ -350,4 +359,40 @@ func TestPullerFallsBackToOrigins(t *testing.T) {
 	require.Equal(t, strings.TrimPrefix(a.srv.URL, "http://"), pulls[0].NodeID)
 	require.Equal(t, []RelayServed{{Key: key, Relays: 1}}, a.relay.Served())
 	require.Empty(t, other.relay.Served())
+}
+
+// TestRelayPublisherMovesToPullingNode: node B pulls from origin A for its viewers; A goes away and
+// the publisher comes back on B itself: B's relay ends, the local publish is accepted, B's viewers
+// continue on the same tracks and B stops pulling.
+func TestRelayPublisherMovesToPullingNode(t *testing.T) {
+	store := NewMemoryStore()
+	a := startRelayNode(t, "a", store)
+	b := startRelayNode(t, "b", store)
+	const key = "live/moves"
+	_, stopA := publishTest(t, a.hub, key, 1000)
+	v := newTestViewer()
+	unsub, err := b.hub.Subscribe(context.Background(), key, v)
+	require.NoError(t, err)
+	defer v.stop()
+	defer unsub()
+	require.Eventually(t, func() bool { return v.count("video") > 0 }, 10*time.Second, 10*time.Millisecond)
+
+	stopA()
+	a.close()
+	gone := time.Now()
+	var stopB func()
+	for {
+		_, stopB, err = tryPublishTest(b.hub, key, 9000)
+		if err == nil {
+			break
+		}
+		require.Less(t, time.Since(gone), 5*time.Second, "B never accepted the publisher: %v", err)
+		time.Sleep(50 * time.Millisecond)
+	}
+	defer stopB()
+	t.Logf("publish on B accepted %s after A went away", time.Since(gone).Round(time.Millisecond))
+	before := v.count("video")
+	require.Eventually(t, func() bool { return v.count("video") > before+10 }, 5*time.Second, 10*time.Millisecond, "B's viewer continues")
+	require.Eventually(t, func() bool { return len(b.puller.Pulls()) == 0 }, 5*time.Second, 10*time.Millisecond, "B stops pulling")
+	require.Equal(t, "test", b.hub.Stream(key).Publisher().Info().Protocol)
 }
