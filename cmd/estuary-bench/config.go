@@ -23,6 +23,7 @@ type config struct {
 	probe                    bool
 	quiet                    bool
 	rtcp                     bool
+	rcvbuf                   int
 }
 
 func parseFlags(args []string) (config, error) {
@@ -46,6 +47,7 @@ func parseFlags(args []string) (config, error) {
 	fs.StringVar(&c.jsonPath, "json", "", "write the JSON report to this file (- = stdout)")
 	fs.BoolVar(&c.probe, "probe", false, "join one reader of each enabled kind, report which kinds play, and exit")
 	fs.BoolVar(&c.quiet, "q", false, "no progress output")
+	fs.IntVar(&c.rcvbuf, "udp-rcvbuf", 1<<20, "receive buffer of each WHEP viewer's UDP socket in bytes (capped by net.core.rmem_max; 0 = system default)")
 	fs.BoolVar(&c.rtcp, "rtcp", false, "WHEP viewers send receiver reports and NACKs (default: no interceptors)")
 	if err := fs.Parse(args); err != nil {
 		return c, fmt.Errorf("%w: %w", ErrUsage, err)

@@ -34,7 +34,7 @@ func newBench(cfg config, out io.Writer, tty bool) (*bench, error) {
 		mk               func(url string) (playFunc, error)
 	}
 	specs := []spec{
-		{"whep", cfg.whep, "/whep/{stream}", cfg.nWHEP, func(u string) (playFunc, error) { return newWHEP(u, b.http, cfg.rtcp) }},
+		{"whep", cfg.whep, "/whep/{stream}", cfg.nWHEP, func(u string) (playFunc, error) { return newWHEP(u, b.http, cfg.rtcp, cfg.rcvbuf) }},
 		{"flv", cfg.flv, "/{stream}.flv", cfg.nFLV, func(u string) (playFunc, error) { return newFLV(u, b.http), nil }},
 		{"rtmp", cfg.rtmp, "/{stream}", cfg.nRTMP, func(u string) (playFunc, error) { return newRTMP(u) }},
 		{"hls", cfg.hls, "/{stream}.m3u8", cfg.nHLS, func(u string) (playFunc, error) { return newHLS(u, b.http), nil }},

@@ -14,6 +14,8 @@ import (
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
 	"github.com/pion/rtp"
+	"github.com/pion/transport/v5"
+	"github.com/pion/transport/v5/stdnet"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/estuary-media/estuary/cmd/estuary-bench/internal/stats"
@@ -30,7 +32,7 @@ type whepClient struct {
 // newWHEP prepares the pion API shared by every viewer: pion's default codecs, no interceptors
 // (rtcp: NACK generator and receiver reports), loopback candidates only when the target is
 // loopback (then nothing is sent anywhere else).
-func newWHEP(target string, hc *http.Client, rtcp bool) (playFunc, error) {
+func newWHEP(target string, hc *http.Client, rtcp bool, rcvbuf int) (playFunc, error) {
 	me := &webrtc.MediaEngine{}
 	if err := me.RegisterDefaultCodecs(); err != nil {
 		return nil, fmt.Errorf("codecs: %w", err)
@@ -56,9 +58,42 @@ func newWHEP(target string, hc *http.Client, rtcp bool) (playFunc, error) {
 		}
 	}
 	se.SetNetworkTypes(types)
+	if rcvbuf > 0 {
+		n, err := stdnet.NewNet()
+		if err != nil {
+			return nil, fmt.Errorf("net: %w", err)
+		}
+		se.SetNet(bufferedNet{Net: n, rcvbuf: rcvbuf})
+	}
 	c := &whepClient{url: target, http: hc,
 		api: webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))}
 	return c.play, nil
+}
+
+// bufferedNet is pion's standard network whose UDP sockets get a larger receive buffer: with
+// hundreds of viewers on a busy machine the default (about 200 KB) overflows while a viewer's
+// goroutine waits for a CPU, and the kernel's drops would read as the server's loss.
+type bufferedNet struct {
+	*stdnet.Net
+	rcvbuf int
+}
+
+type readBufferSetter interface{ SetReadBuffer(bytes int) error }
+
+func (n bufferedNet) ListenUDP(network string, laddr *net.UDPAddr) (transport.UDPConn, error) {
+	c, err := n.Net.ListenUDP(network, laddr)
+	if err == nil {
+		_ = c.SetReadBuffer(n.rcvbuf)
+	}
+	return c, err //nolint:wrapcheck // the net layer's own error
+}
+
+func (n bufferedNet) ListenPacket(network, address string) (net.PacketConn, error) {
+	c, err := n.Net.ListenPacket(network, address)
+	if s, ok := c.(readBufferSetter); ok && err == nil {
+		_ = s.SetReadBuffer(n.rcvbuf)
+	}
+	return c, err //nolint:wrapcheck // the net layer's own error
 }
 
 func (c *whepClient) play(ctx context.Context, v *viewer) error {
