@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"time"
 
-	aac "github.com/tphakala/go-aac"
 	"github.com/thesyncim/gopus"
+	aac "github.com/tphakala/go-aac"
 )
 
 // DefaultAACBitrate is the AAC bitrate of OpusToAAC when none is given (audio.aac_bitrate).

@@ -106,10 +106,10 @@ type stream struct {
 	ready chan struct{}
 	err   error
 
-	src     *frames.Source
-	release func()
-	lis     *frames.Listener
-	trans   OpusTranscoder
+	src      *frames.Source
+	release  func()
+	lis      *frames.Listener
+	trans    OpusTranscoder
 	stop     chan struct{}
 	stopOnce sync.Once
 	stopped  chan struct{}

@@ -41,4 +41,3 @@ func (v *Viewer) Pump(ctx context.Context, sink TagSink) error {
 		clear(tags)
 	}
 }
-

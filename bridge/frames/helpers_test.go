@@ -13,8 +13,8 @@ import (
 
 	"github.com/estuary-media/estuary/bridge/codec"
 	"github.com/estuary-media/estuary/bridge/flv"
-	"github.com/estuary-media/estuary/bridge/packetize"
 	"github.com/estuary-media/estuary/bridge/frames"
+	"github.com/estuary-media/estuary/bridge/packetize"
 	"github.com/estuary-media/estuary/sfu"
 )
 
@@ -100,8 +100,8 @@ type fakePub struct {
 func (p *fakePub) Info() sfu.ClientInfo {
 	return sfu.ClientInfo{ID: "pub", Protocol: p.proto, Started: time.Now()}
 }
-func (p *fakePub) Close() error                 { return nil }
-func (p *fakePub) RequestKeyframe(string)       { p.kf.Add(1) }
+func (p *fakePub) Close() error           { return nil }
+func (p *fakePub) RequestKeyframe(string) { p.kf.Add(1) }
 
 // pusher packetizes media into a publication's tracks.
 type pusher struct {

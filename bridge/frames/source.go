@@ -265,7 +265,6 @@ func (s *Source) Stats() Stats {
 	return st
 }
 
-
 func (s *Source) getBuf(n int) *[]byte {
 	b := s.bufs.Get().(*[]byte)
 	if cap(*b) < n {
@@ -362,14 +361,23 @@ func (s *Source) handle(p *inPkt) {
 	switch {
 	case p.endReplay:
 		if len(tr.replay) > 0 {
-			first, last := &tr.replay[0], &tr.replay[len(tr.replay)-1]
+			rp := tr.replay
+			tr.replay = nil
+			first, last := rp[0], rp[len(rp)-1]
 			if !tr.anchored {
 				tr.newSource()
 				tr.tsInit, tr.lastTS, tr.ext = true, first.ts, int64(first.ts)
-				tr.anchor(int64(first.ts)+int64(int32(last.ts-first.ts)), p.at)
+				end := int64(first.ts) + int64(int32(last.ts-first.ts))
+				tr.anchor(end, p.at)
+				// The replayed GOP is compressed into replaySpan before its end (the hub keeps no
+				// audio: played at its own pace, the GOP would start a GOP ahead of the audio). As
+				// the WebRTC DownTrack does, playback then starts at once and at live.
+				tr.squeezeEnd = tr.dur(end) + tr.offset
+				tr.squeeze = 1
+				if span := tr.dur(int64(int32(last.ts - first.ts))); span > replaySpan && s.hasAudio {
+					tr.squeeze = float64(replaySpan) / float64(span)
+				}
 			}
-			rp := tr.replay
-			tr.replay = nil
 			tr.replaying = true
 			for i := range rp {
 				tr.process(&rp[i])
@@ -386,6 +394,9 @@ func (s *Source) handle(p *inPkt) {
 	}
 	s.putBuf(p.buf)
 }
+
+// replaySpan is the time a GOP replayed by the hub is compressed into (streams with audio).
+const replaySpan = 80 * time.Millisecond
 
 // anchorOffset chooses a track's timeline offset: RTMP tracks share their publication's time base
 // (FLV milliseconds), so the first anchored track of a publication decides for all; other sources
@@ -418,9 +429,9 @@ func (s *Source) dispatch(tr *trackState, f *Frame) {
 	if f.Video() && f.Key {
 		clear(s.gop)
 		s.gop, s.gopBytes = s.gop[:0], 0
-		// A GOP replayed by the hub (video only: the hub keeps no audio) is not complete: a listener
-		// starting there would get video long before audio. Live keyframes are.
-		s.gopOK = !s.hasAudio || !tr.replaying
+		// A GOP replayed by the hub comes compressed in time (see handle), so it starts together
+		// with the (live) audio.
+		s.gopOK = true
 	}
 	if s.gopOK || !s.hasVideo {
 		if !s.hasVideo {

@@ -201,3 +201,47 @@ func TestSourceEndsWithStream(t *testing.T) {
 	release2()
 	src.Wait()
 }
+
+// A source made while the stream runs gets the hub's cached GOP: it starts there at once, the GOP
+// compressed in time so that video and audio start together.
+func TestSourceHubReplay(t *testing.T) {
+	m := loadMedia(t)
+	hub := sfu.NewHub(sfu.Config{}, sfu.Deps{})
+	defer hub.Close()
+	ps := publishMedia(t, hub, "live/r", m, &fakePub{proto: "rtmp"}, 1000)
+	// 1.5 s into the second GOP (keyframes at 0 and 1 s): the hub caches the GOP from 1 s.
+	cut := m.video[:0:0]
+	for _, v := range m.video {
+		if v.dts < 1500 {
+			cut = append(cut, v)
+		}
+	}
+	acut := m.audio[:0:0]
+	for _, a := range m.audio {
+		if a.ts < 1500 {
+			acut = append(acut, a)
+		}
+	}
+	first := &media{sps: m.sps, pps: m.pps, asc: m.asc, video: cut, audio: acut}
+	ps.push(t, first, 0, 0)
+
+	src, err := frames.NewSource(context.Background(), hub, "live/r", frames.Config{}, nil)
+	require.NoError(t, err)
+	defer func() { _ = src.Close(); src.Wait() }()
+	l, err := src.Listen(4096)
+	require.NoError(t, err)
+	rest := &media{sps: m.sps, pps: m.pps, asc: m.asc, video: m.video[len(cut):], audio: m.audio[len(acut):]}
+	ps.push(t, rest, 0, 0)
+	got := collect(t, l, 40, 3*time.Second)
+	video, audio := split(got)
+	require.NotEmpty(t, video)
+	require.NotEmpty(t, audio)
+	require.True(t, video[0].Key, "starts at the cached GOP's keyframe")
+	for i := 1; i < len(video); i++ {
+		require.Greater(t, video[i].DTS, video[i-1].DTS)
+		require.LessOrEqual(t, video[i].DTS, video[i].PTS)
+	}
+	d := audio[0].DTS - video[0].DTS
+	t.Logf("replayed GOP: %d video frames before the first audio; audio starts %v after video", len(video), d)
+	require.InDelta(t, 0, float64(d), float64(100*time.Millisecond), "audio and video start together")
+}

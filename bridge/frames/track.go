@@ -62,10 +62,12 @@ type trackState struct {
 	lastDTS  time.Duration
 	emitted  bool
 
-	replay    []inPkt
-	replaying bool // the packets being processed are the hub's GOP replay
-	units  []unit
-	nalus  [][]byte
+	replay     []inPkt
+	replaying  bool // the packets being processed are the hub's GOP replay
+	squeeze    float64
+	squeezeEnd time.Duration
+	units      []unit
+	nalus      [][]byte
 
 	frames, dropped, malformed atomic.Uint64
 }
@@ -222,6 +224,10 @@ func (tr *trackState) emit(u *unit, ext int64) {
 			tr.dropped.Add(1)
 			return
 		}
+	}
+	if tr.replaying && tr.squeeze < 1 {
+		f.PTS = tr.squeezeEnd - time.Duration(float64(tr.squeezeEnd-f.PTS)*tr.squeeze)
+		f.DTS = tr.squeezeEnd - time.Duration(float64(tr.squeezeEnd-f.DTS)*tr.squeeze)
 	}
 	if tr.emitted && f.DTS < tr.lastDTS {
 		f.DTS = tr.lastDTS // never backwards (a re-anchored audio track)
