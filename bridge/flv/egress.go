@@ -368,8 +368,9 @@ func (st *stream) publish(t *Tag) {
 
 // Viewer is one FLV viewer of a stream: a bounded backlog of shared tags, written by its own goroutine.
 type Viewer struct {
-	st  *stream
-	max int
+	st   *stream
+	max  int
+	info sfu.ClientInfo
 
 	mu       sync.Mutex
 	q        []*Tag
@@ -389,7 +390,8 @@ func (s *Server) Subscribe(ctx context.Context, key string) (*Viewer, error) {
 	if err != nil {
 		return nil, err
 	}
-	v := &Viewer{st: st, max: s.cfg.ViewerQueue, notify: make(chan struct{}, 1), endCh: make(chan struct{}), waitKey: true}
+	v := &Viewer{st: st, max: s.cfg.ViewerQueue, notify: make(chan struct{}, 1), endCh: make(chan struct{}), waitKey: true,
+		info: sfu.ClientInfo{ID: sfu.NewClientID(), Protocol: "flv", Started: time.Now()}}
 	st.mu.Lock()
 	if st.ended {
 		st.mu.Unlock()
@@ -416,6 +418,46 @@ func (st *stream) headerTags() []*Tag {
 	}
 	if st.aseq != nil {
 		out = append(out, st.aseq)
+	}
+	return out
+}
+
+// Info describes the viewer for the API (Protocol "flv"; RemoteAddr as set by SetRemoteAddr).
+func (v *Viewer) Info() sfu.ClientInfo {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.info
+}
+
+// SetRemoteAddr records the viewer's address (and protocol, e.g. "rtmp" for RTMP play) for Info.
+func (v *Viewer) SetRemoteAddr(addr, protocol string) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.info.RemoteAddr = addr
+	if protocol != "" {
+		v.info.Protocol = protocol
+	}
+}
+
+// StreamKey is the key of the viewer's stream.
+func (v *Viewer) StreamKey() string { return v.st.key }
+
+// Kick ends the viewer (API kick): its connection closes.
+func (v *Viewer) Kick() { v.end(nil) }
+
+// Viewers returns every viewer of every stream (for the API: clients list, viewer counts, kick).
+func (s *Server) Viewers() []*Viewer {
+	s.mu.Lock()
+	sts := make([]*stream, 0, len(s.streams))
+	for _, st := range s.streams {
+		sts = append(sts, st)
+	}
+	s.mu.Unlock()
+	var out []*Viewer
+	for _, st := range sts {
+		st.mu.Lock()
+		out = append(out, st.viewers...)
+		st.mu.Unlock()
 	}
 	return out
 }

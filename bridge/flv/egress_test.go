@@ -539,3 +539,30 @@ func TestKeyframeRequestsAndOpusPassthrough(t *testing.T) {
 	}
 	v.Close()
 }
+
+// Viewers are listed (for the API) and can be kicked.
+func TestViewersListAndKick(t *testing.T) {
+	m := loadMedia(t)
+	hub := sfu.NewHub(sfu.Config{}, sfu.Deps{})
+	defer hub.Close()
+	srv, reg, hs := newServer(t, hub, flv.Config{})
+	defer reg.Close()
+	defer srv.Close()
+	defer hs.Close()
+	stop := startPush(t, hub, "live/v", m, 2)
+	defer stop()
+	resp, err := http.Get(hs.URL + "/live/v.flv")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var vs []*flv.Viewer
+	require.Eventually(t, func() bool { vs = srv.Viewers(); return len(vs) == 1 }, 3*time.Second, 10*time.Millisecond)
+	info := vs[0].Info()
+	require.Equal(t, "flv", info.Protocol)
+	require.NotEmpty(t, info.ID)
+	require.NotEmpty(t, info.RemoteAddr)
+	require.Equal(t, "live/v", vs[0].StreamKey())
+	vs[0].Kick()
+	_, err = io.Copy(io.Discard, resp.Body) // the server ends the response
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return len(srv.Viewers()) == 0 }, 3*time.Second, 10*time.Millisecond)
+}

@@ -49,6 +49,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer v.Close()
+	v.SetRemoteAddr(r.RemoteAddr, "")
 	if r.Method == http.MethodHead {
 		w.Header().Set("Content-Type", "video/x-flv")
 		w.Header().Set("Cache-Control", "no-cache")
