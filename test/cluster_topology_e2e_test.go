@@ -4,6 +4,7 @@ package test
 
 import (
 	"context"
+	"fmt"
 	"hash/crc32"
 	"net/http"
 	"sort"
@@ -135,6 +136,13 @@ func TestClusterTopology(t *testing.T) {
 	defer func() { cancel(); <-flvDone }()
 	flvProbeURL(t, nginxURL+"/"+key+".flv", 2, 1, "h264", "aac")
 
+	// Chromium plays /play.html (WHEP) through nginx.
+	browser := harness.NewBrowser(t, harness.BrowserOptions{})
+	player := browser.NewPage()
+	defer player.Close()
+	require.NoError(t, player.Open(nginxURL+"/play.html?stream="+key+"&autoplay=1"))
+	browserPlayChecks(t, player, "H264")
+
 	// Many viewers per edge: still one relay per edge.
 	for _, e := range edges {
 		for range topologyViewersPerEdge - 1 {
@@ -196,6 +204,10 @@ func TestClusterTopology(t *testing.T) {
 		require.LessOrEqual(t, missing, 5, "viewer %d: continuous sequence numbers", i)
 		require.Equal(t, "connected", v.pc.ConnectionState().String(), "viewer %d keeps its session", i)
 	}
+	var decoded int64
+	require.NoError(t, player.Eval(`window.estuary.stats.inbound.video.framesDecoded`, &decoded))
+	_, err = player.WaitFor(fmt.Sprintf(`window.estuary.stats.inbound.video.framesDecoded > %d`, decoded+25), 10*time.Second)
+	require.NoError(t, err, "Chromium keeps decoding after the failover")
 	require.Eventually(t, func() bool { return atomic.LoadInt64(&flv.bytes) > flvBytes+10000 }, 10*time.Second, 50*time.Millisecond,
 		"the HTTP-FLV reader through nginx keeps reading (err %v)", flv.err)
 	require.NoError(t, flv.err)
