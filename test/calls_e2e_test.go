@@ -3,13 +3,20 @@
 package test
 
 import (
+	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
+	"github.com/pion/stun/v4"
+	pturn "github.com/pion/turn/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/estuary-media/estuary/test/harness"
@@ -17,16 +24,22 @@ import (
 
 // callNode starts a node with the embedded TURN on a free 127.0.0.1 port (relay address 127.0.0.1,
 // loopback peers allowed: this machine has only loopback).
-func callNode(t *testing.T) (*harness.Node, int) {
+func callNode(t *testing.T, set ...map[string]any) (*harness.Node, int) {
 	t.Helper()
 	turnPort := harness.FreePort(t, "127.0.0.1")
-	node := harness.StartNode(t, harness.NodeOptions{Set: map[string]any{
+	opts := map[string]any{
 		"turn": map[string]any{
 			"enabled": true, "listen": "127.0.0.1:" + strconv.Itoa(turnPort), "public_ip": "127.0.0.1",
 			"allow_loopback": true, "secret": "e2e-secret", "realm": "estuary",
 		},
 		"calls": map[string]any{"heartbeat_timeout": "10s"},
-	}})
+	}
+	for _, m := range set {
+		for k, v := range m {
+			opts[k] = v
+		}
+	}
+	node := harness.StartNode(t, harness.NodeOptions{Set: opts})
 	return node, turnPort
 }
 
@@ -177,4 +190,88 @@ func TestCallTURNLinkHeaders(t *testing.T) {
 	require.Contains(t, links, fmt.Sprintf(`<turn:127.0.0.1:%d?transport=tcp>`, turnPort))
 	require.Regexp(t, `username="\d{10,}:whip-[^"]+"; credential="[A-Za-z0-9+/=]{28}"; credential-type="password"`, links)
 	require.Contains(t, links, fmt.Sprintf(`<stun:127.0.0.1:%d>; rel="ice-server"`, turnPort))
+}
+
+// wsMsg is a signaling message as the test reads it.
+type wsMsg struct {
+	Type       string `json:"type"`
+	ID         string `json:"id"`
+	Code       string `json:"code"`
+	ICEServers []struct {
+		URLs       []string `json:"urls"`
+		Username   string   `json:"username"`
+		Credential string   `json:"credential"`
+	} `json:"iceServers"`
+}
+
+func wsJoin(t *testing.T, node *harness.Node, room, name string) (*websocket.Conn, wsMsg) {
+	t.Helper()
+	u := "ws" + strings.TrimPrefix(node.HTTPURL, "http") + "/ws/call?room=" + room
+	ws, resp, err := websocket.DefaultDialer.Dial(u, nil)
+	require.NoError(t, err)
+	_ = resp.Body.Close()
+	t.Cleanup(func() { _ = ws.Close() })
+	require.NoError(t, ws.WriteJSON(map[string]string{"type": "join", "name": name}))
+	return ws, wsRead(t, ws, 3*time.Second)
+}
+
+func wsRead(t *testing.T, ws *websocket.Conn, d time.Duration) wsMsg {
+	t.Helper()
+	require.NoError(t, ws.SetReadDeadline(time.Now().Add(d)))
+	_, data, err := ws.ReadMessage()
+	require.NoError(t, err)
+	var m wsMsg
+	require.NoError(t, json.Unmarshal(data, &m))
+	return m
+}
+
+// TestCallSignalingNode runs the protocol against the binary: calls.heartbeat_timeout and
+// calls.max_message from the config apply, and the TURN credentials handed out in "joined" work on
+// the node's embedded TURN (a pion/turn client allocates with them; a wrong password gets 401).
+func TestCallSignalingNode(t *testing.T) {
+	node, turnPort := callNode(t, map[string]any{"calls": map[string]any{"heartbeat_timeout": "1s", "max_message": 2048}})
+
+	silent, j1 := wsJoin(t, node, "e2e-hb", "silent")
+	require.Equal(t, "joined", j1.Type)
+	active, j2 := wsJoin(t, node, "e2e-hb", "active")
+	require.Equal(t, "joined", j2.Type)
+	_ = silent // it reads nothing more, so it answers no pings
+	start := time.Now()
+	m := wsRead(t, active, 5*time.Second) // active reads, so gorilla answers the pings
+	require.Equal(t, wsMsg{Type: "peer-left", ID: j1.ID}, m)
+	t.Logf("silent client dropped, peer-left after %v (calls.heartbeat_timeout 1s)", time.Since(start).Round(time.Millisecond))
+
+	big := `{"type":"offer","sdp":"` + strings.Repeat("a", 4096) + `"}`
+	require.NoError(t, active.WriteMessage(websocket.TextMessage, []byte(big)))
+	require.NoError(t, active.SetReadDeadline(time.Now().Add(3*time.Second)))
+	_, _, err := active.ReadMessage()
+	var ce *websocket.CloseError
+	require.ErrorAs(t, err, &ce, "a message over calls.max_message closes the connection")
+	require.Equal(t, websocket.CloseMessageTooBig, ce.Code)
+
+	// The credentials from "joined" against the node's TURN.
+	require.NotEmpty(t, j2.ICEServers)
+	ice := j2.ICEServers[0]
+	require.Contains(t, ice.URLs, fmt.Sprintf("turn:127.0.0.1:%d?transport=udp", turnPort))
+	turnAddr := fmt.Sprintf("127.0.0.1:%d", turnPort)
+	allocate := func(user, pass string) (net.PacketConn, error) {
+		conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
+		require.NoError(t, err)
+		c, err := pturn.NewClient(&pturn.ClientConfig{STUNServerAddr: turnAddr, TURNServerAddr: turnAddr,
+			Username: user, Password: pass, Realm: "estuary", Conn: conn})
+		require.NoError(t, err)
+		require.NoError(t, c.Listen())
+		t.Cleanup(func() { c.Close(); _ = conn.Close() })
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return c.AllocateWithContext(ctx)
+	}
+	relay, err := allocate(ice.Username, ice.Credential)
+	require.NoError(t, err, "the credentials from joined allocate on the embedded TURN")
+	t.Logf("allocated relay %s with %s", relay.LocalAddr(), ice.Username)
+	require.NoError(t, relay.Close())
+	_, err = allocate(ice.Username, "wrong")
+	te, ok := errors.AsType[*stun.TurnError](err)
+	require.True(t, ok, "want a TURN error, got %v", err)
+	require.Equal(t, stun.CodeUnauthorized, te.ErrorCodeAttr.Code)
 }

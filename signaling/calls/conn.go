@@ -3,6 +3,7 @@ package calls
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -36,6 +37,8 @@ type conn struct {
 	// closeCode and closeText are the close frame's; written once before done closes.
 	closeCode int
 	closeText string
+	// silent is set by the loop when the heartbeat timed out (no lingering for a dead client).
+	silent bool
 }
 
 // inFrame is one message from the reader.
@@ -103,11 +106,26 @@ func (c *conn) run(r *http.Request) {
 	<-writerDone // it flushed the queue and wrote the close frame
 	select {     // let the client answer the close frame (the reader then ends), briefly
 	case <-readerDone:
+		if !c.silent {
+			c.linger()
+		}
 	case <-time.After(closeWait):
 	}
 	_ = c.ws.Close()
 	<-readerDone
 	c.log.Debug("disconnected", "reason", c.closeText)
+}
+
+// linger half-closes the socket and discards what the client still sends (the rest of a message
+// over calls.max_message, say) until it closes too or closeWait passes, so the client reads our
+// close frame instead of a reset. Only after the reader ended.
+func (c *conn) linger() {
+	nc := c.ws.NetConn()
+	if hc, ok := nc.(interface{ CloseWrite() error }); ok {
+		_ = hc.CloseWrite()
+	}
+	_ = nc.SetReadDeadline(time.Now().Add(closeWait))
+	_, _ = io.Copy(io.Discard, io.LimitReader(nc, 1<<20))
 }
 
 // reader is the only goroutine reading the socket.
@@ -192,6 +210,7 @@ func (c *conn) loop(r *http.Request, in <-chan inFrame, readErr <-chan error) {
 			default:
 				if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
 					c.log.Info("heartbeat timeout: dropped", "timeout", cfg.HeartbeatTimeout)
+					c.silent = true
 					c.stop(websocket.CloseGoingAway, "heartbeat timeout")
 				} else {
 					c.stop(websocket.CloseAbnormalClosure, "read failed")

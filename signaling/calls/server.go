@@ -56,8 +56,9 @@ type Server struct {
 	mu     sync.Mutex
 	closed bool               // guarded by mu
 	conns  map[*conn]struct{} // guarded by mu
+	active int                // admitted handlers (upgrading or connected); guarded by mu
 	rooms  map[string]*room   // guarded by mu
-	wg     sync.WaitGroup     // connection handlers
+	wg     sync.WaitGroup     // admitted handlers
 }
 
 // room is up to two peers; it exists while it has one.
@@ -135,11 +136,11 @@ func (s *Server) Rooms() int {
 	return len(s.rooms)
 }
 
-// Conns is the number of open websockets.
+// Conns is the number of websockets admitted and not yet fully closed.
 func (s *Server) Conns() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.conns)
+	return s.active
 }
 
 func (s *Server) checkOrigin(r *http.Request) bool {
@@ -178,6 +179,7 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusServiceUnavailable)
 		return
 	}
+	defer s.release()
 	ws, err := s.upgrader.Upgrade(w, r, nil) // answers the HTTP error itself
 	if err != nil {
 		s.log.Debug("upgrade", "remote_addr", r.RemoteAddr, "err", err)
@@ -190,24 +192,34 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 		_ = ws.Close()
 		return
 	}
-	defer s.wg.Done()
 	defer s.untrack(c)
 	c.run(r)
 }
 
-// admit refuses a new connection when the server is closed or full.
+// admit reserves a connection slot (refused when the server is closed or full); release frees it.
+// Close waits for every admitted handler.
 func (s *Server) admit() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return ErrClosed
 	}
-	if s.cfg.MaxConnections > 0 && len(s.conns) >= s.cfg.MaxConnections {
-		return fmt.Errorf("too many websocket connections (%d)", len(s.conns))
+	if s.cfg.MaxConnections > 0 && s.active >= s.cfg.MaxConnections {
+		return fmt.Errorf("too many websocket connections (%d)", s.active)
 	}
+	s.active++
+	s.wg.Add(1)
 	return nil
 }
 
+func (s *Server) release() {
+	s.mu.Lock()
+	s.active--
+	s.mu.Unlock()
+	s.wg.Done()
+}
+
+// track makes c visible to Close; false when the server closed meanwhile.
 func (s *Server) track(c *conn) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -215,7 +227,6 @@ func (s *Server) track(c *conn) bool {
 		return false
 	}
 	s.conns[c] = struct{}{}
-	s.wg.Add(1)
 	return true
 }
 
