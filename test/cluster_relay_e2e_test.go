@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -19,14 +20,18 @@ import (
 const clusterTestToken = "relay-secret"
 
 // startRelayOrigin starts an origin whose cluster.advertise is its real HTTP URL (the default: its
-// http.listen address), with the relay token.
-func startRelayOrigin(t *testing.T, addr, id, redisURL string) *harness.Node {
-	return harness.StartNode(t, harness.NodeOptions{Addr: addr, NodeID: id, Set: map[string]any{
+// http.listen address), with the relay token. extra keys are set too.
+func startRelayOrigin(t *testing.T, addr, id, redisURL string, extra ...string) *harness.Node {
+	set := map[string]any{
 		"role":             "origin",
 		"cluster.redis":    redisURL,
 		"cluster.node_ttl": "1s",
 		"cluster.token":    clusterTestToken,
-	}})
+	}
+	for i := 0; i+1 < len(extra); i += 2 {
+		set[extra[i]] = extra[i+1]
+	}
+	return harness.StartNode(t, harness.NodeOptions{Addr: addr, NodeID: id, Set: set})
 }
 
 // clusterRelays returns the relays n serves per stream key, from /api/v1/cluster.
@@ -72,11 +77,12 @@ func relayRequest(t *testing.T, method, url, token string) int {
 // stream (404); Redis stopped and restarted while the stream plays: no viewer disconnects.
 func TestClusterRelayOriginToOrigin(t *testing.T) {
 	redis := harness.StartRedis(t)
-	a := startRelayOrigin(t, "127.0.0.11", "origin-a", redis.URL())
-	b := startRelayOrigin(t, "127.0.0.12", "origin-b", redis.URL())
+	// B-frames kept at ingest: the relay carries them as they are.
+	a := startRelayOrigin(t, "127.0.0.11", "origin-a", redis.URL(), "webrtc.bframes", "keep")
+	b := startRelayOrigin(t, "127.0.0.12", "origin-b", redis.URL(), "webrtc.bframes", "keep")
 	const key = "live/test"
 
-	ff := harness.FFmpegPush(t, a.RTMPURL(key), harness.FFmpegArgs{})
+	ff := harness.FFmpegPush(t, a.RTMPURL(key), harness.FFmpegArgs{Profile: "main", BFrames: 2})
 	defer ff.Stop()
 	deadline := time.Now().Add(15 * time.Second)
 	for clusterLeaseHolder(t, b, key) != "origin-a" {
@@ -112,6 +118,17 @@ func TestClusterRelayOriginToOrigin(t *testing.T) {
 		return atomic.LoadInt64(&flv.bytes) > 10000
 	}, 10*time.Second, 20*time.Millisecond, "every viewer gets video and audio, the FLV reader gets tags")
 	require.Equal(t, map[string]int{key: 1}, clusterRelays(t, a), "A serves exactly one relay to B")
+	// B's HTTP-FLV has the B-frames (PTS != DTS) and the AAC of the source.
+	out := harness.FFprobe(t, "-read_intervals", "%+2", "-select_streams", "v", "-show_entries", "packet=pts_time,dts_time",
+		"-of", "csv=p=0", b.HTTPURL+"/"+key+".flv")
+	reordered, lines := 0, strings.Split(strings.TrimSpace(out), "\n")
+	for _, l := range lines {
+		if f := strings.Split(l, ","); len(f) == 2 && f[0] != f[1] {
+			reordered++
+		}
+	}
+	t.Logf("HTTP-FLV on B: %d of %d video packets with PTS != DTS (B-frames through the relay)", reordered, len(lines))
+	require.Positive(t, reordered, "B-frames pass through the relay")
 	require.Equal(t, http.StatusNotFound, relayRequest(t, http.MethodGet, b.HTTPURL+"/relay/v1/"+key, clusterTestToken),
 		"B carries the stream through a relay and serves none")
 

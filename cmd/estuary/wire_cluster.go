@@ -38,10 +38,13 @@ func wireCluster(a *app) error {
 		cascade.RedirectRedisLogs(a.log, 0)
 		reg, err = cascade.NewRedis(cascade.RedisConfig{Config: base, URL: c.Redis}, deps)
 		if err == nil {
+			// An edge with cluster.origins still finds streams without Redis (it tries the origins in
+			// order): it stays ready; an origin cannot take publishers without the registry.
+			fallback := a.cfg.Role == "edge" && len(c.Origins) > 0
 			a.ready = append(a.ready, func(ctx context.Context) error {
 				ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 				defer cancel()
-				if err := reg.Ping(ctx); err != nil {
+				if err := reg.Ping(ctx); err != nil && !fallback {
 					return fmt.Errorf("cluster registry unreachable: %w", err)
 				}
 				return nil
