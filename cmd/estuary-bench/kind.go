@@ -73,6 +73,9 @@ func (v *viewer) waitMedia(ctx context.Context, stop <-chan struct{}) error {
 	case <-v.gotMedia:
 		return nil
 	case <-t.C:
+		if v.joined.Load() { // media came just as the timer fired
+			return nil
+		}
 		return ErrNoMedia
 	case <-ctx.Done():
 		return ctx.Err()

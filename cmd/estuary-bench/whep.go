@@ -147,7 +147,9 @@ func (c *whepClient) play(ctx context.Context, v *viewer) error {
 	select {
 	case <-v.gotMedia:
 	case <-joinTimer.C:
-		return fmt.Errorf("%w (ICE/DTLS state %s)", ErrNoMedia, pc.ConnectionState())
+		if !v.joined.Load() { // media may have come just as the timer fired
+			return fmt.Errorf("%w (ICE/DTLS state %s)", ErrNoMedia, pc.ConnectionState())
+		}
 	case <-ctx.Done():
 		return ctx.Err()
 	case s := <-dead:
