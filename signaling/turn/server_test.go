@@ -3,8 +3,10 @@ package turn
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -236,4 +238,30 @@ func TestBadConfig(t *testing.T) {
 			require.ErrorIs(t, err, ErrBadConfig)
 		})
 	}
+}
+
+// FuzzAuthenticate: any username is parsed without panic, and accepted only when it is
+// "<expiry>:<user>" with a future expiry; the key then is the one the client derives from the
+// password Credentials would give.
+func FuzzAuthenticate(f *testing.F) {
+	future := strconv.FormatInt(time.Now().Add(time.Hour).Unix(), 10)
+	for _, seed := range []string{future + ":alice", "1:alice", "alice", future + ":", ":alice", future + ":a:b", "-5:x", "99999999999999999999:x", ""} {
+		f.Add(seed)
+	}
+	s := &Server{cfg: Config{Secret: "fuzz", Realm: "estuary"}, log: slog.New(slog.DiscardHandler)}
+	f.Fuzz(func(t *testing.T, username string) {
+		user, key, ok := s.authenticate(&pturn.RequestAttributes{Username: username, Realm: "estuary"})
+		if !ok {
+			require.Nil(t, key)
+			return
+		}
+		exp, rest, found := strings.Cut(username, ":")
+		require.True(t, found)
+		require.Equal(t, rest, user)
+		require.NotEmpty(t, user)
+		n, err := strconv.ParseInt(exp, 10, 64)
+		require.NoError(t, err)
+		require.GreaterOrEqual(t, n, time.Now().Unix()-1) // not expired when checked
+		require.Equal(t, pturn.GenerateAuthKey(username, "estuary", Password("fuzz", username)), key)
+	})
 }
