@@ -396,3 +396,39 @@ func TestRelayPublisherMovesToPullingNode(t *testing.T) {
 	require.Eventually(t, func() bool { return len(b.puller.Pulls()) == 0 }, 5*time.Second, 10*time.Millisecond, "B stops pulling")
 	require.Equal(t, "test", b.hub.Stream(key).Publisher().Info().Protocol)
 }
+
+// TestRelayBadRequests: each malformed relay request gets its own status; the node stays up.
+func TestRelayBadRequests(t *testing.T) {
+	a := startRelayNode(t, "a", NewMemoryStore())
+	const key = "live/bad"
+	_, stopA := publishTest(t, a.hub, key, 1000)
+	defer stopA()
+	cases := []struct {
+		name, method, path, token, body string
+		want                             int
+	}{
+		{"no token", http.MethodPost, key, "", "v=0", http.StatusUnauthorized},
+		{"wrong token", http.MethodGet, key, "nope", "", http.StatusUnauthorized},
+		{"unknown stream", http.MethodGet, "live/none", relayTestToken, "", http.StatusNotFound},
+		{"bad key", http.MethodGet, "live/a%20b", relayTestToken, "", http.StatusBadRequest},
+		{"no offer", http.MethodPost, key, relayTestToken, "", http.StatusBadRequest},
+		{"garbage offer", http.MethodPost, key, relayTestToken, "v=0\r\nthis is not SDP", http.StatusBadRequest},
+		{"oversized offer", http.MethodPost, key, relayTestToken, strings.Repeat("a", maxOfferBytes+1), http.StatusBadRequest},
+		{"delete unknown session", http.MethodDelete, key + "/nosuch", relayTestToken, "", http.StatusNotFound},
+		{"track list", http.MethodGet, key, relayTestToken, "", http.StatusOK},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			req, err := http.NewRequest(tc.method, a.srv.URL+"/relay/v1/"+tc.path, strings.NewReader(tc.body))
+			require.NoError(t, err)
+			if tc.token != "" {
+				req.Header.Set("Authorization", "Bearer "+tc.token)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			require.NoError(t, err)
+			_ = resp.Body.Close()
+			require.Equal(t, tc.want, resp.StatusCode)
+		})
+	}
+	require.Empty(t, a.relay.Served())
+}
