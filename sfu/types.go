@@ -38,6 +38,10 @@ type TrackInfo struct {
 	ID    string // unique within the stream: "video", "audio" (Opus), "aac"
 	Kind  Kind
 	Codec Codec
+	// Variant is "" for an original track; "webrtc" for a track derived from another for WebRTC
+	// viewers (e.g. H.264 with its B-frames dropped). Frame outputs (FLV, HLS) skip variants, WebRTC
+	// viewers prefer them, relays carry every track as is.
+	Variant string
 }
 
 // Details are what an adapter learns of a track from the bitstream, for the API (SRS's video/audio objects).
