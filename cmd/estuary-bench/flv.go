@@ -46,7 +46,7 @@ func (c *flvClient) play(ctx context.Context, v *viewer) error {
 	if timedOut() {
 		return ErrNoMedia
 	}
-	if !v.joined.Load() {
+	if !v.joined() {
 		return fmt.Errorf("flv before the first media: %w", err)
 	}
 	if errors.Is(err, io.EOF) {

@@ -72,7 +72,7 @@ func (r *hlsReader) playlist(ctx context.Context) (m3u8.Playlist, error) {
 	}
 	for hops := 0; ; hops++ {
 		body, final, retry, err := r.get(ctx, target)
-		if retry > 0 && !r.v.joined.Load() && time.Since(r.v.start)+retry < r.v.k.joinTimeout {
+		if retry > 0 && !r.v.joined() && time.Since(r.v.start)+retry < r.v.k.joinTimeout {
 			select {
 			case <-ctx.Done():
 				return m3u8.Playlist{}, ctx.Err()
@@ -105,7 +105,7 @@ func (r *hlsReader) playlist(ctx context.Context) (m3u8.Playlist, error) {
 // fetchNew fetches segments not fetched yet; the first time only the newest one (live edge).
 func (r *hlsReader) fetchNew(ctx context.Context, p m3u8.Playlist) error {
 	if len(p.Segments) == 0 {
-		if !r.v.joined.Load() && time.Since(r.v.start) > r.v.k.joinTimeout {
+		if !r.v.joined() && time.Since(r.v.start) > r.v.k.joinTimeout && r.v.abandon() {
 			return fmt.Errorf("%w: the playlist lists no segment", ErrNoMedia)
 		}
 		return nil

@@ -42,18 +42,34 @@ func newKind(name, url string, n int, joinTimeout time.Duration, play playFunc) 
 
 // viewer is one reader's state shared with its play function.
 type viewer struct {
-	k        *kind
-	id       int
-	start    time.Time
-	joined   atomic.Bool
+	k     *kind
+	id    int
+	start time.Time
+	// state is joinPending, then joinDone at the first media or joinAbandoned when the join
+	// timeout won: exactly one of the two transitions happens.
+	state    atomic.Int32
 	gotMedia chan struct{} // closed at the first media
+}
+
+const (
+	joinPending int32 = iota
+	joinDone
+	joinAbandoned
+)
+
+// joined reports whether the first media came (in time).
+func (v *viewer) joined() bool { return v.state.Load() == joinDone }
+
+// abandon gives up the join (the join timeout fired): true unless media came first.
+func (v *viewer) abandon() bool {
+	return v.state.CompareAndSwap(joinPending, joinAbandoned) || v.state.Load() == joinAbandoned
 }
 
 // media records n bytes of one unit (packet, tag, message or segment); the first call joins.
 func (v *viewer) media(n int) {
 	v.k.c.Bytes.Add(int64(n))
 	v.k.c.Units.Add(1)
-	if !v.joined.Load() && v.joined.CompareAndSwap(false, true) {
+	if v.state.Load() == joinPending && v.state.CompareAndSwap(joinPending, joinDone) {
 		d := time.Since(v.start)
 		v.k.mu.Lock()
 		v.k.ttfm = append(v.k.ttfm, d)
@@ -73,7 +89,7 @@ func (v *viewer) waitMedia(ctx context.Context, stop <-chan struct{}) error {
 	case <-v.gotMedia:
 		return nil
 	case <-t.C:
-		if v.joined.Load() { // media came just as the timer fired
+		if !v.abandon() { // media came just as the timer fired
 			return nil
 		}
 		return ErrNoMedia
@@ -92,7 +108,7 @@ func (k *kind) run(ctx context.Context, id int) {
 	err := k.play(ctx, v)
 	ended := ctx.Err() != nil
 	switch {
-	case !v.joined.Load():
+	case !v.joined():
 		if ended && err != nil && errors.Is(err, context.Canceled) {
 			err = errors.New("run ended before the first media")
 		}

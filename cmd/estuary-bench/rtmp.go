@@ -125,7 +125,7 @@ func (c *rtmpClient) play(ctx context.Context, v *viewer) (err error) {
 		var cm gortmp.ChunkMessage
 		_, ts, err := s.cs.Read(&cm)
 		if err != nil {
-			if !v.joined.Load() {
+			if !v.joined() {
 				return fmt.Errorf("rtmp before the first media: %w", err)
 			}
 			return fmt.Errorf("%w: rtmp: %w", ErrDisconnected, err)

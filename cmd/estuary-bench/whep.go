@@ -147,7 +147,7 @@ func (c *whepClient) play(ctx context.Context, v *viewer) error {
 	select {
 	case <-v.gotMedia:
 	case <-joinTimer.C:
-		if !v.joined.Load() { // media may have come just as the timer fired
+		if v.abandon() { // else media came just as the timer fired
 			return fmt.Errorf("%w (ICE/DTLS state %s)", ErrNoMedia, pc.ConnectionState())
 		}
 	case <-ctx.Done():
