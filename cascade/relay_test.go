@@ -25,6 +25,8 @@ var relayTestTracks = []sfu.TrackInfo{
 		Fmtp: "streamtype=5;profile-level-id=1;mode=AAC-hbr;sizelength=13;indexlength=3;indexdeltalength=3;config=1210"}},
 	{ID: "audio", Kind: sfu.KindAudio, Codec: sfu.Codec{MimeType: "audio/opus", ClockRate: 48000, Channels: 2,
 		Fmtp: "minptime=10;useinbandfec=1"}},
+	{ID: "video-webrtc", Kind: sfu.KindVideo, Variant: "webrtc", Codec: sfu.Codec{MimeType: "video/H264", ClockRate: 90000,
+		Fmtp: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=64001f"}},
 }
 
 // relayNode is one in-process cluster node: hub, registry, relay egress (HTTP on 127.0.0.1) and puller.
@@ -405,7 +407,7 @@ func TestRelayBadRequests(t *testing.T) {
 	defer stopA()
 	cases := []struct {
 		name, method, path, token, body string
-		want                             int
+		want                            int
 	}{
 		{"no token", http.MethodPost, key, "", "v=0", http.StatusUnauthorized},
 		{"wrong token", http.MethodGet, key, "nope", "", http.StatusUnauthorized},

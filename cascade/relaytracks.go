@@ -26,6 +26,7 @@ type relayTrack struct {
 	ClockRate uint32 `json:"clock_rate"`
 	Channels  uint16 `json:"channels,omitempty"`
 	Fmtp      string `json:"fmtp,omitempty"`
+	Variant   string `json:"variant,omitempty"` // sfu.TrackInfo.Variant ("webrtc" for a derived track)
 }
 
 // relayTrackList is the body of GET /relay/v1/{app}/{stream}: the stream's tracks as they are on the
@@ -43,7 +44,7 @@ func EncodeTrackList(key, nodeID string, infos []sfu.TrackInfo) ([]byte, error) 
 	for _, in := range infos {
 		l.Tracks = append(l.Tracks, relayTrack{
 			ID: in.ID, Kind: in.Kind.String(), MimeType: in.Codec.MimeType, ClockRate: in.Codec.ClockRate,
-			Channels: in.Codec.Channels, Fmtp: in.Codec.Fmtp,
+			Channels: in.Codec.Channels, Fmtp: in.Codec.Fmtp, Variant: in.Variant,
 		})
 	}
 	b, err := json.Marshal(l)
@@ -98,12 +99,15 @@ func DecodeTrackList(b []byte) (key, nodeID string, infos []sfu.TrackInfo, err e
 		if len(t.Fmtp) > 1024 || strings.ContainsFunc(t.Fmtp, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
 			return "", "", nil, fmt.Errorf("%w: track %d: fmtp", ErrInvalidTrackList, i)
 		}
+		if t.Variant != "" && (!token(t.Variant) || len(t.Variant) > 32) {
+			return "", "", nil, fmt.Errorf("%w: track %d: variant %q", ErrInvalidTrackList, i, t.Variant)
+		}
 		for _, o := range infos {
 			if o.ID == t.ID {
 				return "", "", nil, fmt.Errorf("%w: duplicate track id %q", ErrInvalidTrackList, t.ID)
 			}
 		}
-		infos = append(infos, sfu.TrackInfo{ID: t.ID, Kind: kind, Codec: sfu.Codec{
+		infos = append(infos, sfu.TrackInfo{ID: t.ID, Kind: kind, Variant: t.Variant, Codec: sfu.Codec{
 			MimeType: t.MimeType, ClockRate: t.ClockRate, Channels: t.Channels, Fmtp: t.Fmtp,
 		}})
 	}

@@ -14,6 +14,8 @@ var trackListCases = []struct {
 	ok   bool
 }{
 	{"three tracks", `{"key":"live/a","node_id":"o1","tracks":[{"id":"video","kind":"video","mime_type":"video/H264","clock_rate":90000,"fmtp":"packetization-mode=1"},{"id":"aac","kind":"audio","mime_type":"audio/mpeg4-generic","clock_rate":44100,"channels":2,"fmtp":"config=1210"},{"id":"audio","kind":"audio","mime_type":"audio/opus","clock_rate":48000,"channels":2}]}`, true},
+	{"webrtc variant", `{"key":"live/a","tracks":[{"id":"video","kind":"video","mime_type":"video/H264","clock_rate":90000},{"id":"video-webrtc","kind":"video","mime_type":"video/H264","clock_rate":90000,"variant":"webrtc"}]}`, true},
+	{"bad variant", `{"key":"live/a","tracks":[{"id":"v","kind":"video","mime_type":"video/VP8","clock_rate":90000,"variant":"a b"}]}`, false},
 	{"no node id", `{"key":"live/a","tracks":[{"id":"v","kind":"video","mime_type":"video/VP8","clock_rate":90000}]}`, true},
 	{"not json", `{"key":`, false},
 	{"bad key", `{"key":"live","tracks":[{"id":"v","kind":"video","mime_type":"video/VP8","clock_rate":90000}]}`, false},
