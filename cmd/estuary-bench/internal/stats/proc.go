@@ -59,7 +59,7 @@ func ParseStatCPU(stat []byte) (time.Duration, error) {
 	}
 	ut, err1 := strconv.ParseInt(string(f[11]), 10, 64)
 	st, err2 := strconv.ParseInt(string(f[12]), 10, 64)
-	if err1 != nil || err2 != nil || ut < 0 || st < 0 {
+	if err1 != nil || err2 != nil || ut < 0 || st < 0 || ut > 1<<36 || st > 1<<36 {
 		return 0, fmt.Errorf("%w: utime %q stime %q", ErrProcFormat, f[11], f[12])
 	}
 	return time.Duration(ut+st) * clockTick, nil
