@@ -33,7 +33,7 @@ func (w whepSession) AddTrack(t *sfu.Track) (sfu.TrackWriter, error) {
 	w.outMu.Lock()
 	defer w.outMu.Unlock()
 	info := t.Info()
-	if w.answered || !rtc.WebRTCCapable(info.Codec) {
+	if w.answered || !rtc.WebRTCCapable(info.Codec) || info.Variant == "" && w.hasVariant(info.Kind) {
 		return nil, sfu.ErrTrackSkipped
 	}
 	kind := webrtc.RTPCodecTypeAudio
@@ -82,6 +82,21 @@ func (w whepSession) AddTrack(t *sfu.Track) (sfu.TrackWriter, error) {
 	w.outs = append(w.outs, &outTrack{track: t, local: local, down: down, sender: sender})
 
 	return down, nil
+}
+
+// hasVariant reports whether the viewer's stream has a "webrtc" variant track of kind: the viewer
+// then takes the variant (e.g. H.264 without B-frames) instead of the originals of that kind.
+func (w whepSession) hasVariant(kind sfu.Kind) bool {
+	st := w.srv.hub.Stream(w.key)
+	if st == nil {
+		return false
+	}
+	for _, t := range st.Tracks() {
+		if i := t.Info(); i.Kind == kind && i.Variant == "webrtc" {
+			return true
+		}
+	}
+	return false
 }
 
 // msid makes an msid stream id of a key ("/" is not a token character).

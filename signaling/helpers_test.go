@@ -323,10 +323,11 @@ type viewer struct {
 	gapLogs []string
 }
 
-func newViewerPC(t *testing.T) *webrtc.PeerConnection { return newViewerPCWith(t, nil) }
+func newViewerPC(t *testing.T) *webrtc.PeerConnection { return newViewerPCWith(t, nil, false) }
 
-// newViewerPCWith makes a viewer PeerConnection; mux, when set, is its ICE UDP socket.
-func newViewerPCWith(t *testing.T, mux net.PacketConn) *webrtc.PeerConnection {
+// newViewerPCWith makes a viewer PeerConnection; mux, when set, is its ICE UDP socket; noReplay turns
+// SRTP replay protection off (to see retransmissions of packets already received).
+func newViewerPCWith(t *testing.T, mux net.PacketConn, noReplay bool) *webrtc.PeerConnection {
 	t.Helper()
 	me := &webrtc.MediaEngine{}
 	require.NoError(t, me.RegisterDefaultCodecs())
@@ -336,6 +337,7 @@ func newViewerPCWith(t *testing.T, mux net.PacketConn) *webrtc.PeerConnection {
 	se.SetIncludeLoopbackCandidate(true)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
+	se.DisableSRTPReplayProtection(noReplay)
 	if mux != nil {
 		lf := logging.NewDefaultLoggerFactory()
 		lf.DefaultLogLevel = logging.LogLevelDisabled

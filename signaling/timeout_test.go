@@ -37,7 +37,7 @@ func TestSessionsCloseThemselves(t *testing.T) {
 	t.Run("vanishes", func(t *testing.T) {
 		conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 		require.NoError(t, err)
-		v := &viewer{pc: newViewerPCWith(t, conn), tracks: map[string]*trackStats{}, start: time.Now()}
+		v := &viewer{pc: newViewerPCWith(t, conn, false), tracks: map[string]*trackStats{}, start: time.Now()}
 		v.pc.OnTrack(v.read)
 		t.Cleanup(func() { _ = v.pc.Close() })
 		offer := viewerOffer(t, v.pc)
