@@ -173,6 +173,11 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, key, err)
 		return
 	}
+	st.active.Add(1)
+	defer func() {
+		st.touch()
+		st.active.Add(-1)
+	}()
 	st.touch()
 	m, err := st.wait(r.Context(), s.cfg.FirstWait)
 	if err != nil {

@@ -31,6 +31,7 @@ type stream struct {
 	stopped  chan struct{}
 
 	lastReq atomic.Int64  // unix ns of the last request
+	active  atomic.Int32  // requests being served (a waiting request keeps the muxer)
 	frames  atomic.Uint64 // frames received (media flows)
 
 	mu      sync.Mutex
@@ -155,7 +156,7 @@ func (st *stream) loop() {
 		case <-st.lis.Done():
 			return
 		case <-tick.C:
-			if time.Since(time.Unix(0, st.lastReq.Load())) > idle {
+			if st.active.Load() == 0 && time.Since(time.Unix(0, st.lastReq.Load())) > idle {
 				st.log.Debug("hls muxer idle", "idle_timeout", idle)
 				return
 			}
