@@ -160,6 +160,10 @@ func (s *Source) Codecs() (video, audio Codec) {
 // AddTrack implements sfu.Subscriber: it takes the first video track and the first audio track it can
 // depacketize (AAC before Opus: "aac" is the original of an RTMP stream whose "audio" is transcoded).
 func (s *Source) AddTrack(t *sfu.Track) (sfu.TrackWriter, error) {
+	if t.Info().Variant != "" {
+		// A track derived for WebRTC viewers (H.264 without B-frames): frame outputs take the original.
+		return nil, sfu.ErrTrackSkipped
+	}
 	c := codecOf(t.Codec())
 	if c == 0 {
 		return nil, sfu.ErrTrackSkipped
