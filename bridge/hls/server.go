@@ -49,7 +49,8 @@ type Config struct {
 	IdleTimeout time.Duration
 	// Part is the minimum part length of Low-Latency HLS (200 ms).
 	Part time.Duration
-	// FirstWait is how long a first request waits for the first segment (two segment lengths).
+	// FirstWait is how long a first request waits for the first segment (two segment lengths; one
+	// more for the plain fMP4 variant, whose playlists gohlslib serves only once two segments exist).
 	FirstWait time.Duration
 	// KeyframeInterval is how often the muxer asks the publisher for a keyframe while it runs (the
 	// segment length): WebRTC publishers send one only when asked.
@@ -179,7 +180,7 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request) {
 		st.active.Add(-1)
 	}()
 	st.touch()
-	m, err := st.wait(r.Context(), s.cfg.FirstWait)
+	m, err := st.wait(r.Context(), s.cfg.FirstWait, s.cfg.Segment)
 	if err != nil {
 		s.fail(w, key, err)
 		return

@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/bluenviron/gohlslib/v2"
+
 	"github.com/estuary-media/estuary/bridge/frames"
 )
 
@@ -86,11 +88,13 @@ func (st *stream) touch() { st.lastReq.Store(time.Now().UnixNano()) }
 // halt asks the loop to stop.
 func (st *stream) halt() { st.stopOnce.Do(func() { close(st.stop) }) }
 
-// wait returns the current muxer once it has its first segment, waiting up to d: then ErrNotReady
-// while media flows, or ErrNoMedia-wrapped when none arrived.
-func (st *stream) wait(ctx context.Context, d time.Duration) (*muxer, error) {
+// wait returns the current muxer once it has its first segment, waiting up to d (plus extra for a
+// plain fMP4 muxer, which serves playlists from its second segment on): then ErrNotReady while media
+// flows, or ErrNoMedia-wrapped when none arrived.
+func (st *stream) wait(ctx context.Context, d, extra time.Duration) (*muxer, error) {
 	timer := time.NewTimer(d)
 	defer timer.Stop()
+	extended := false
 	for {
 		st.mu.Lock()
 		cur, changed, ended := st.cur, st.changed, st.ended
@@ -110,6 +114,12 @@ func (st *stream) wait(ctx context.Context, d time.Duration) (*muxer, error) {
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		case <-timer.C:
+			if cur != nil && cur.variant == gohlslib.MuxerVariantFMP4 && !extended && extra > 0 {
+				extended = true
+				d += extra
+				timer.Reset(extra)
+				continue
+			}
 			if st.frames.Load() > 0 {
 				return nil, fmt.Errorf("%w after %v: waiting for a keyframe (GOP longer than the wait?)", ErrNotReady, d)
 			}
