@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/estuary-media/estuary/api"
+	"github.com/estuary-media/estuary/bridge/flv"
 	"github.com/estuary-media/estuary/bridge/frames"
 	"github.com/estuary-media/estuary/cascade"
 	"github.com/estuary-media/estuary/sfu"
@@ -36,6 +37,9 @@ type app struct {
 	// relay and puller are the cluster relay's two sides (origin/edge roles; nil standalone).
 	relay  *cascade.Relay
 	puller *cascade.Puller
+	// registry is the cluster registry (memory or Redis), flvServer the HTTP-FLV server: read by metrics.
+	registry  cascade.Registry
+	flvServer *flv.Server
 	mux    *http.ServeMux
 	files  *fileRoutes // GET /{app}/{file}: .flv, .m3u8, ...
 	pages  http.Handler

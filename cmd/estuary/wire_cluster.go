@@ -59,6 +59,7 @@ func wireCluster(a *app) error {
 		hrc.RefusePublish = edgeRefusal(c.Origins)
 	}
 	a.hubDeps.Registry = cascade.NewHubRegistry(reg, hrc, deps)
+	a.registry = reg
 	a.afterHub = append(a.afterHub, func() {
 		if err := reg.Close(); err != nil {
 			a.log.Warn("cluster registry close", "err", err)

@@ -45,6 +45,7 @@ func wireFLV(a *app) error {
 		return err
 	}
 	a.files.Handle(".flv", srv)
+	a.flvServer = srv
 	a.lateURLs = append(a.lateURLs, func() {
 		a.addURL("HTTP-FLV play", a.httpURL(a.cfg.HTTP.Listen, "/live/{stream}.flv"))
 	})
