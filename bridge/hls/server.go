@@ -153,8 +153,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, key, err)
 		return
 	}
+	loc := s.MuxerPath(key)
+	if r.URL.RawQuery != "" {
+		loc += "?" + r.URL.RawQuery // a token travels on (gohlslib repeats the query in its URIs)
+	}
 	w.Header().Set("Cache-Control", "no-cache")
-	http.Redirect(w, r, s.MuxerPath(key), http.StatusFound)
+	http.Redirect(w, r, loc, http.StatusFound)
 }
 
 // serveFile serves one file of a stream's muxer.

@@ -174,6 +174,16 @@ func TestServerServesAndStops(t *testing.T) {
 	require.Contains(t, body, "mp4a.40.2")
 	require.Contains(t, body, "main_stream.m3u8")
 
+	// The query (a token) travels through the redirect and into the playlist's URIs.
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := noFollow.Get(ts.URL + "/live/x.m3u8?token=abc")
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusFound, resp.StatusCode)
+	require.Equal(t, "/n/n1/hls/live/x/index.m3u8?token=abc", resp.Header.Get("Location"))
+	_, _, body = getBody(t, ts.Client(), ts.URL+"/n/n1/hls/live/x/index.m3u8?token=abc")
+	require.Contains(t, body, "main_stream.m3u8?token=abc")
+
 	base := ts.URL + "/n/n1/hls/live/x/"
 	code, h, body = getBody(t, ts.Client(), base+"main_stream.m3u8")
 	require.Equal(t, http.StatusOK, code)
