@@ -284,15 +284,12 @@ func (s *rtmpSession) command(ctx context.Context, csid int, streamID uint32, na
 			return fmt.Errorf("rtmp %s: %w", name, err)
 		}
 	}
-	return s.writeTo(ctx, csid, streamID, &message.CommandMessage{
+	return s.write(ctx, csid, streamID, &message.CommandMessage{
 		CommandName: name, TransactionID: tx, Encoding: message.EncodingTypeAMF0, Body: &buf})
 }
 
+// write sends one message (5 s bound).
 func (s *rtmpSession) write(ctx context.Context, csid int, streamID uint32, m message.Message) error {
-	return s.writeTo(ctx, csid, streamID, m)
-}
-
-func (s *rtmpSession) writeTo(ctx context.Context, csid int, streamID uint32, m message.Message) error {
 	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if err := s.cs.Write(wctx, csid, 0, &gortmp.ChunkMessage{StreamID: streamID, Message: m}); err != nil {
