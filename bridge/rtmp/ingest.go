@@ -19,8 +19,12 @@ import (
 // Track IDs and codecs (DESIGN.md).
 const (
 	trackVideo = "video"
-	trackAAC   = "aac"
-	trackOpus  = "audio"
+	// trackVideoWebRTC is the H.264 variant for WebRTC viewers with webrtc.bframes drop: B slices
+	// dropped, SPS rewritten to announce no reordering (sfu.TrackInfo.Variant "webrtc").
+	trackVideoWebRTC = "video-webrtc"
+	variantWebRTC    = "webrtc"
+	trackAAC         = "aac"
+	trackOpus        = "audio"
 
 	mimeH264 = "video/H264"
 	mimeH265 = "video/H265"
@@ -73,10 +77,12 @@ type ingest struct {
 
 	pub       *sfu.Publication
 	vtrack    *sfu.Track
+	wtrack    *sfu.Track // the WebRTC variant (nil without one)
 	aacTrack  *sfu.Track
 	opusTrack *sfu.Track
 	stopTrans func()
 	h264      *packetize.H264
+	h264w     *packetize.H264 // the WebRTC variant's packetizer (B-frames dropped)
 	h265      *packetize.H265
 	av1p      *packetize.AV1
 	aacp      *packetize.AAC
@@ -179,6 +185,9 @@ func (in *ingest) videoHeader(t *flv.VideoTag) error {
 		if in.h264 != nil {
 			in.h264.SetParameterSets(c.SPS, c.PPS)
 		}
+		if in.h264w != nil {
+			in.h264w.SetParameterSets(c.SPS, c.PPS)
+		}
 	case flv.VideoHEVC:
 		c, err := codec.ParseHEVCConfig(t.Data)
 		if err != nil {
@@ -215,6 +224,9 @@ func (in *ingest) videoHeader(t *flv.VideoTag) error {
 	in.vdetails = d
 	if in.vtrack != nil {
 		in.vtrack.SetDetails(d)
+	}
+	if in.wtrack != nil {
+		in.wtrack.SetDetails(variantDetails(d))
 	}
 	if changed {
 		in.log.Info("rtmp video sequence header changed", "codec", t.Codec.String(), "width", d.Width, "height", d.Height, "profile", d.Profile)
@@ -328,7 +340,12 @@ func (in *ingest) tracks() []sfu.TrackInfo {
 	switch in.vcodec {
 	case flv.VideoAVC:
 		fmtp := "packetization-mode=1;profile-level-id=" + profileLevelID(in.avc.SPS[0])
-		tracks = append(tracks, sfu.TrackInfo{ID: trackVideo, Kind: sfu.KindVideo, Codec: sfu.Codec{MimeType: mimeH264, ClockRate: 90000, Fmtp: fmtp}})
+		c := sfu.Codec{MimeType: mimeH264, ClockRate: 90000, Fmtp: fmtp}
+		if in.ss.srv.cfg.BFrames == "drop" {
+			// WebRTC viewers take the variant (declared first); FLV/HLS and relays the original.
+			tracks = append(tracks, sfu.TrackInfo{ID: trackVideoWebRTC, Kind: sfu.KindVideo, Codec: c, Variant: variantWebRTC})
+		}
+		tracks = append(tracks, sfu.TrackInfo{ID: trackVideo, Kind: sfu.KindVideo, Codec: c})
 	case flv.VideoHEVC:
 		fmtp := fmt.Sprintf("profile-id=%d;tier-flag=%d;level-id=%d;tx-mode=SRST", in.hevc.Profile, in.hevc.Tier, in.hevc.Level)
 		tracks = append(tracks, sfu.TrackInfo{ID: trackVideo, Kind: sfu.KindVideo, Codec: sfu.Codec{MimeType: mimeH265, ClockRate: 90000, Fmtp: fmtp}})
@@ -404,7 +421,6 @@ func (in *ingest) publish() error {
 			switch in.vcodec {
 			case flv.VideoAVC:
 				in.h264 = packetize.NewH264(tr, packetizerConfig(96))
-				in.h264.DropBFrames = in.ss.srv.cfg.BFrames == "drop"
 				in.h264.SetParameterSets(in.avc.SPS, in.avc.PPS)
 			case flv.VideoHEVC:
 				in.h265 = packetize.NewH265(tr, packetizerConfig(98))
@@ -414,6 +430,14 @@ func (in *ingest) publish() error {
 				in.av1p.SetSequenceHeader(in.av1.ConfigOBUs)
 			}
 			tr.SetDetails(in.vdetails)
+		case trackVideoWebRTC:
+			// Packetized with every frame, like the original, so its GOP cache lets a first WebRTC
+			// viewer start at once (an RTMP source cannot be asked for a keyframe).
+			in.wtrack = tr
+			in.h264w = packetize.NewH264(tr, packetizerConfig(96))
+			in.h264w.DropBFrames = true
+			in.h264w.SetParameterSets(in.avc.SPS, in.avc.PPS)
+			tr.SetDetails(variantDetails(in.vdetails))
 		case trackAAC:
 			in.aacTrack = tr
 			in.aacp = packetize.NewAAC(tr, packetizerConfig(97))
@@ -463,6 +487,10 @@ func (in *ingest) writeVideo(t *flv.VideoTag, ts uint32) error {
 			in.detectBFrames(t)
 		}
 		err = in.h264.WriteAVCC(t.Data, in.lengthLen, rtpTS)
+		if in.h264w != nil && err == nil {
+			err = in.h264w.WriteAVCC(t.Data, in.lengthLen, rtpTS)
+			in.h264w.ParamsChanged = false
+		}
 		if in.h264.ParamsChanged {
 			in.h264.ParamsChanged = false
 			in.inbandParams(in.h264)
@@ -496,8 +524,17 @@ func (in *ingest) inbandParams(p *packetize.H264) {
 	if d != in.vdetails {
 		in.vdetails = d
 		in.vtrack.SetDetails(d)
+		if in.wtrack != nil {
+			in.wtrack.SetDetails(variantDetails(d))
+		}
 		in.log.Info("rtmp in-band SPS changed", "width", d.Width, "height", d.Height, "profile", d.Profile)
 	}
+}
+
+// variantDetails are the details of the WebRTC variant of a track with details d: no B-frames.
+func variantDetails(d sfu.Details) sfu.Details {
+	d.BFrames = false
+	return d
 }
 
 // detectBFrames looks at the first slice of an H.264 access unit.

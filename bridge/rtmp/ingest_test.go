@@ -11,9 +11,11 @@ import (
 
 // checkVideo depacketizes the subscriber's video, decodes it with ffprobe and checks the 90 kHz clock
 // against wall time. It returns the decoded frames' widths.
-func checkVideo(t *testing.T, sub *testSub) []int {
+func checkVideo(t *testing.T, sub *testSub) []int { return checkTrack(t, sub, "video") }
+
+func checkTrack(t *testing.T, sub *testSub, id string) []int {
 	t.Helper()
-	pkts := sub.packets("video")
+	pkts := sub.packets(id)
 	require.NotEmpty(t, pkts, "no video received")
 	widths := ffprobeFrames(t, h264AnnexB(t, pkts))
 	require.NotEmpty(t, widths, "ffprobe decoded no frame")
@@ -85,12 +87,23 @@ func TestIngestFFmpeg(t *testing.T) {
 
 			widths := checkVideo(t, sub)
 			require.Equal(t, 320, widths[0])
+			require.Len(t, widths, 150, "the original track keeps every frame")
+			require.Equal(t, "", vt.Info().Variant)
+			wt := st.Track("video-webrtc")
 			if c.drop {
-				// Every B picture is gone: 6 s at 25 fps with -bf 2 leaves about a third of the frames.
-				require.Less(t, len(widths), 100)
-				require.Greater(t, len(widths), 30)
+				// The WebRTC variant is declared first, with its own SSRC, and has every B picture
+				// dropped: 6 s at 25 fps with -bf 2 leaves about a third of the frames.
+				require.NotNil(t, wt)
+				require.Equal(t, "video-webrtc", st.Tracks()[0].ID())
+				require.Equal(t, "webrtc", wt.Info().Variant)
+				require.Equal(t, vt.Codec(), wt.Codec())
+				require.False(t, wt.Details().BFrames)
+				wwidths := checkTrack(t, sub, "video-webrtc")
+				require.Less(t, len(wwidths), 100)
+				require.Greater(t, len(wwidths), 30)
+				require.NotEqual(t, sub.packets("video")[0].pkt.SSRC, sub.packets("video-webrtc")[0].pkt.SSRC)
 			} else {
-				require.Len(t, widths, 150)
+				require.Nil(t, wt, "no variant with bframes keep")
 			}
 
 			aac := st.Track("aac")

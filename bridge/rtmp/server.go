@@ -32,10 +32,12 @@ type Config struct {
 	HeaderWait time.Duration
 	// NodeID is this node's ID (for logs and later for play URLs).
 	NodeID string
-	// BFrames is webrtc.bframes for H.264: "keep" (default here; forward B-frames as they are) or "drop"
-	// (drop every B slice and rewrite the SPS to announce no reordering: Chromium then plays at the
-	// rate of the I and P pictures, where with B-frames it decodes about one picture per second).
-	// The stream in the hub is what WebRTC viewers get; relays and FLV/HLS get the same track.
+	// BFrames is webrtc.bframes for H.264: "keep" (default here; WebRTC viewers get B-frames as they
+	// are) or "drop": the publication also has a "video-webrtc" track (sfu.TrackInfo.Variant
+	// "webrtc", declared before "video", its own SSRC) with every B slice dropped and the SPS
+	// rewritten to announce no reordering (Chromium then plays at the rate of the I and P pictures,
+	// where with B-frames it decodes about one picture per second). WebRTC viewers take the variant;
+	// FLV/HLS, RTMP play and relays keep the original "video" track with its B-frames.
 	BFrames string
 	// Takeover mirrors sfu.takeover: when set, a publish of a live key is not refused up front (the hub
 	// decides).
