@@ -4,8 +4,11 @@ package test
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
+	"sort"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -127,4 +130,75 @@ func TestOpsMetrics(t *testing.T) {
 	t.Logf("video ingest %.0f kbit/s by the per-stream counter", in*8/1000)
 	require.Greater(t, in, 0.0)
 	require.Equal(t, 1.0, opsValue(second, "estuary_registry_leases"))
+}
+
+// opsClients lists /api/v1/clients as (id -> protocol/role) for subscribers of key.
+func opsViewerIDs(t *testing.T, n *harness.Node, key string) []string {
+	t.Helper()
+	_, body, err := n.Get(context.Background(), "/api/v1/clients")
+	require.NoError(t, err)
+	var reply struct {
+		Clients []struct {
+			ID       string `json:"id"`
+			Stream   string `json:"stream"`
+			Protocol string `json:"protocol"`
+			Publish  bool   `json:"publish"`
+		} `json:"clients"`
+	}
+	require.NoError(t, json.Unmarshal(body, &reply), string(body))
+	var ids []string
+	for _, c := range reply.Clients {
+		if c.Stream == key && !c.Publish && c.Protocol == "webrtc" {
+			ids = append(ids, c.ID)
+		}
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+// TestOpsDashboard: /dashboard.html in Chromium lists a live RTMP stream with its two WHEP viewers
+// and draws its bitrate sparkline; its kick button closes exactly that viewer (the other stays).
+func TestOpsDashboard(t *testing.T) {
+	n := harness.StartNode(t, harness.NodeOptions{})
+	ffmpegPushRTMP(t, n.RTMPURL("live/dash"), "320x240")
+	require.Eventually(t, func() bool {
+		return opsValue(opsScrape(t, n), "estuary_publishers", "protocol", "rtmp") == 1
+	}, 20*time.Second, 100*time.Millisecond)
+	v1, _ := whepPlay(t, n, "live/dash")
+	v2, _ := whepPlay(t, n, "live/dash")
+	require.Eventually(t, func() bool { return v1.Load() > 0 && v2.Load() > 0 }, 15*time.Second, 50*time.Millisecond)
+	var ids []string
+	require.Eventually(t, func() bool { ids = opsViewerIDs(t, n, "live/dash"); return len(ids) == 2 }, 5*time.Second, 100*time.Millisecond)
+
+	b := harness.NewBrowser(t, harness.BrowserOptions{})
+	page := b.NewPage()
+	require.NoError(t, page.Open(n.HTTPURL+"/dashboard.html"))
+	took, err := page.WaitFor(`!!document.querySelector('#stream-rows tr[data-key="live/dash"]') &&
+		document.querySelectorAll('#client-rows button.kick').length === 3`, 10*time.Second)
+	require.NoError(t, err)
+	t.Logf("dashboard lists the stream and its 3 clients after %v", took.Round(time.Millisecond))
+	// The sparkline needs two refreshes (2 s apart) for its first segment.
+	_, err = page.WaitFor(`Number(document.querySelector('#stream-rows tr[data-key="live/dash"] canvas.spark').dataset.samples) >= 2`, 10*time.Second)
+	require.NoError(t, err)
+	var kbps string
+	require.NoError(t, page.Eval(`document.querySelector('#stream-rows tr[data-key="live/dash"]').cells[5].textContent`, &kbps))
+	t.Logf("dashboard bitrate in: %s", kbps)
+	require.NotEqual(t, "0 kbit/s", kbps)
+	shot, err := page.Screenshot("dashboard-live")
+	require.NoError(t, err)
+	t.Logf("screenshot %s", shot)
+
+	kicked, kept := ids[0], ids[1]
+	require.NoError(t, page.Eval(fmt.Sprintf(`document.querySelector('button.kick[data-id=%q]').click(), true`, kicked), nil))
+	took, err = page.WaitFor(fmt.Sprintf(`window.estuary.kicked.includes(%q) && !document.querySelector('#client-rows tr[data-id=%q]') &&
+		!!document.querySelector('#client-rows tr[data-id=%q]')`, kicked, kicked, kept), 10*time.Second)
+	require.NoError(t, err)
+	t.Logf("kicked client gone from the dashboard after %v", took.Round(time.Millisecond))
+	require.Equal(t, []string{kept}, opsViewerIDs(t, n, "live/dash"), "the kick closes exactly that client")
+	// The other viewer still receives media.
+	before := v2.Load()
+	require.Eventually(t, func() bool { return v2.Load() > before }, 5*time.Second, 50*time.Millisecond)
+	shot, err = page.Screenshot("dashboard-after-kick")
+	require.NoError(t, err)
+	t.Logf("screenshot %s", shot)
 }

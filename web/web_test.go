@@ -34,6 +34,7 @@ func TestPagesServed(t *testing.T) {
 		{name: "publish", path: "/publish.html", contentType: "text/html; charset=utf-8", contains: "WHIP"},
 		{name: "play", path: "/play.html", contentType: "text/html; charset=utf-8", contains: "webrtc://"},
 		{name: "call", path: "/call.html", contentType: "text/html; charset=utf-8", contains: "call.js"},
+		{name: "dashboard", path: "/dashboard.html", contentType: "text/html; charset=utf-8", contains: "dashboard.js"},
 		{name: "whip client", path: "/static/js/whip.js", contentType: "text/javascript; charset=utf-8", contains: "export async function publish"},
 		{name: "style", path: "/static/css/estuary.css", contentType: "text/css; charset=utf-8", contains: "body"},
 		{name: "icon", path: "/static/favicon.svg", contentType: "image/svg+xml", contains: "<svg"},
@@ -94,8 +95,8 @@ var (
 	jsImport = regexp.MustCompile(`(?:from\s+|import\s*\(\s*)['"](\.{1,2}/[^'"]+)['"]`)
 )
 
-// servedElsewhere lists paths other packages serve (the API, WHIP, WHEP): links to them are not assets.
-var servedElsewhere = []string{"api/", "whip/", "whep/", "ws/"}
+// servedElsewhere lists paths other packages serve (the API, WHIP, WHEP, metrics): links to them are not assets.
+var servedElsewhere = []string{"api/", "whip/", "whep/", "ws/", "metrics"}
 
 // TestReferencedAssetsExist follows every src/href of every page and every import of every module
 // and requires each to be served with a known content type.
@@ -115,6 +116,7 @@ func TestReferencedAssetsExist(t *testing.T) {
 	require.Contains(t, pages, "/publish.html")
 	require.Contains(t, pages, "/play.html")
 	require.Contains(t, pages, "/call.html")
+	require.Contains(t, pages, "/dashboard.html")
 
 	seen := map[string]bool{}
 	queue := append([]string(nil), pages...)
