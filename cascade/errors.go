@@ -29,5 +29,6 @@ var (
 	// WebRTC session did not come up).
 	ErrRelay = errors.New("cascade: relay failed")
 	// ErrEdgePublish: an edge node takes no publishers; the error text names the origins.
-	ErrEdgePublish = errors.New("cascade: edge node takes no publishers")
+	// It wraps sfu.ErrForbidden, so adapters answer 403 (WHIP) or an RTMP error status.
+	ErrEdgePublish = fmt.Errorf("cascade: edge node takes no publishers: %w", sfu.ErrForbidden)
 )

@@ -13,6 +13,9 @@ var (
 	ErrTrackSkipped = errors.New("track skipped by subscriber")
 	// ErrClosed: the hub, stream, track or writer is closed.
 	ErrClosed = errors.New("closed")
+	// ErrForbidden: this node refuses the client (an edge takes no publishers; later, auth denials).
+	// Adapters answer it with 403 and the error's text as the reason.
+	ErrForbidden = errors.New("not allowed on this node")
 	// ErrNoTracks: a publication must have at least one track.
 	ErrNoTracks = errors.New("publication has no tracks")
 	// ErrInvalidTrack: a declared track has no ID, a duplicate ID, or a kind other than audio or video.

@@ -51,6 +51,8 @@ func StatusFor(err error) int {
 		return http.StatusNotFound
 	case errors.Is(err, sfu.ErrPublisherExists):
 		return http.StatusConflict
+	case errors.Is(err, sfu.ErrForbidden):
+		return http.StatusForbidden
 	case errors.Is(err, ErrPrecondition):
 		return http.StatusPreconditionFailed
 	case errors.Is(err, ErrClosed), errors.Is(err, sfu.ErrClosed), errors.Is(err, ErrTooManySessions):
@@ -87,7 +89,8 @@ func SRSCodeFor(err error) int {
 		return SRSCodeStreamBusy
 	case errors.Is(err, sfu.ErrStreamNotFound):
 		return SRSCodeNoPublisher
-	case errors.Is(err, ErrClosed), errors.Is(err, sfu.ErrClosed), errors.Is(err, ErrTooManySessions):
+	case errors.Is(err, ErrClosed), errors.Is(err, sfu.ErrClosed), errors.Is(err, ErrTooManySessions),
+		errors.Is(err, sfu.ErrForbidden):
 		return SRSCodeDisabled
 	}
 

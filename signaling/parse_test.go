@@ -278,6 +278,7 @@ func TestStatusFor(t *testing.T) {
 		{"invalid key", sfu.ErrInvalidKey, 400},
 		{"not found", sfu.ErrStreamNotFound, 404},
 		{"exists", sfu.ErrPublisherExists, 409},
+		{"forbidden (edge publish)", sfu.ErrForbidden, 403},
 		{"bad sdp", ErrBadSDP, 400},
 		{"too large", ErrTooLarge, 413},
 		{"content type", ErrContentType, 415},
