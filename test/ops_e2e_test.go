@@ -10,12 +10,14 @@ import (
 	"net/http"
 	"sort"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
 	"github.com/estuary-media/estuary/test/harness"
@@ -202,3 +204,91 @@ func TestOpsDashboard(t *testing.T) {
 	require.NoError(t, err)
 	t.Logf("screenshot %s", shot)
 }
+
+// TestOpsSIGTERMDrain: an origin with a live RTMP publisher, a WHEP and an HTTP-FLV viewer gets
+// SIGTERM: /readyz never says ready again, the process exits 0 within shutdown_timeout, the FLV
+// viewer's response ends, ffmpeg's RTMP connection is closed, and the stream's lease and the node's
+// record are gone from Redis at once (not after their TTLs).
+func TestOpsSIGTERMDrain(t *testing.T) {
+	rd := harness.StartRedis(t)
+	const shutdownTimeout = 4 * time.Second
+	n := harness.StartNode(t, harness.NodeOptions{NodeID: "drain-1", Set: map[string]any{
+		"role":             "origin",
+		"cluster.redis":    rd.URL(),
+		"shutdown_timeout": shutdownTimeout.String(),
+	}})
+	opt, err := redis.ParseURL(rd.URL())
+	require.NoError(t, err)
+	rc := redis.NewClient(opt)
+	defer rc.Close()
+	ctx := context.Background()
+
+	ff := harness.FFmpegPush(t, n.RTMPURL("live/x"), harness.FFmpegArgs{})
+	require.Eventually(t, func() bool { return rc.Exists(ctx, "estuary:stream:live/x").Val() == 1 }, 20*time.Second, 50*time.Millisecond, "lease taken")
+	require.Equal(t, int64(1), rc.Exists(ctx, "estuary:node:drain-1").Val())
+	video, _ := whepPlay(t, n, "live/x")
+	flvBytes, flvDone := opsFLVViewerDone(t, n, "live/x")
+	require.Eventually(t, func() bool { return video.Load() > 0 && flvBytes.Load() > 0 }, 15*time.Second, 50*time.Millisecond)
+
+	start := time.Now()
+	require.NoError(t, n.Signal(syscall.SIGTERM))
+	// Readiness is false from the signal on (503 while the listener still answers, then refused).
+	ready := 0
+	for time.Since(start) < 300*time.Millisecond {
+		if code, _, err := n.Get(ctx, "/readyz"); err == nil && code == http.StatusOK {
+			ready++
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	select {
+	case <-n.Done():
+	case <-time.After(shutdownTimeout + 2*time.Second):
+		t.Fatalf("still running %v after SIGTERM", time.Since(start))
+	}
+	took := time.Since(start)
+	leaseLeft := rc.Exists(ctx, "estuary:stream:live/x").Val()
+	nodeLeft := rc.Exists(ctx, "estuary:node:drain-1").Val()
+	t.Logf("exit %d after %v (shutdown_timeout %v); lease left %d, node record left %d", n.ExitCode(), took.Round(time.Millisecond), shutdownTimeout, leaseLeft, nodeLeft)
+	require.Zero(t, ready, "/readyz answered ready after SIGTERM")
+	require.Less(t, took, shutdownTimeout)
+	require.Equal(t, 0, n.ExitCode())
+	require.Zero(t, leaseLeft, "the stream's lease must be released at exit, not left to its TTL")
+	require.Zero(t, nodeLeft, "the node record must go at exit")
+	select {
+	case <-flvDone:
+	case <-time.After(time.Second):
+		t.Fatal("the HTTP-FLV viewer's response did not end")
+	}
+	select {
+	case <-ff.Done():
+		t.Logf("ffmpeg ended %v after SIGTERM", time.Since(start).Round(time.Millisecond))
+	case <-time.After(3 * time.Second):
+		t.Fatal("ffmpeg's RTMP connection was not closed")
+	}
+}
+
+// opsFLVViewerDone is opsFLVViewer with a channel closed when the response ends.
+func opsFLVViewerDone(t *testing.T, n *harness.Node, key string) (*atomic.Int64, <-chan struct{}) {
+	t.Helper()
+	var got atomic.Int64
+	done := make(chan struct{})
+	ctx, cancel := context.WithCancel(context.Background())
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, n.HTTPURL+"/"+key+".flv", nil)
+	require.NoError(t, err)
+	go func() {
+		defer close(done)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return
+		}
+		defer resp.Body.Close()
+		k, _ := io.Copy(io.Discard, io.TeeReader(resp.Body, countWriter{&got}))
+		_ = k
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	return &got, done
+}
+
+type countWriter struct{ n *atomic.Int64 }
+
+func (c countWriter) Write(p []byte) (int, error) { c.n.Add(int64(len(p))); return len(p), nil }
