@@ -240,9 +240,13 @@ func TestBrowserPagesStatic(t *testing.T) {
 		reqs, bodies := srv.seen()
 		require.Equal(t, "POST /whep/live/none application/sdp", reqs[len(reqs)-1])
 		require.Contains(t, bodies[len(bodies)-1], "a=recvonly")
+		// The HTTP-FLV and HLS tabs are live (issues 6 and 7): none is disabled any more.
 		var tabs []string
-		require.NoError(t, page.Eval(`[...document.querySelectorAll('.tabs button[disabled]')].map((b) => b.textContent)`, &tabs))
-		require.Equal(t, []string{"HTTP-FLVcoming", "HLScoming"}, tabs)
+		require.NoError(t, page.Eval(`[...document.querySelectorAll('.tabs button')].filter((b) => b.disabled).map((b) => b.textContent)`, &tabs))
+		require.Empty(t, tabs)
+		var all []string
+		require.NoError(t, page.Eval(`[...document.querySelectorAll('.tabs button')].map((b) => b.textContent.trim())`, &all))
+		require.Equal(t, []string{"WebRTC", "HTTP-FLV", "HLS"}, all)
 	})
 
 	t.Run("play webrtc url through the SRS API", func(t *testing.T) {
