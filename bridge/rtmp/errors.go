@@ -1,5 +1,6 @@
-// Package rtmp is Estuary's RTMP server (publish; play comes later): go-rtmp speaks the protocol,
-// bridge/flv parses the tags, bridge/packetize turns them into RTP for the sfu hub (ingest.go).
+// Package rtmp is Estuary's RTMP server: go-rtmp speaks the protocol; publish: bridge/flv parses the
+// tags, bridge/packetize turns them into RTP for the sfu hub (ingest.go); play: a Deps.Play viewer
+// (bridge/flv, one muxer per stream) pumps its tags into the connection (egress.go).
 package rtmp
 
 import "errors"
@@ -11,8 +12,8 @@ var (
 	ErrNoHub = errors.New("rtmp: no hub")
 	// ErrBadKey: the app/stream name is not a valid stream key.
 	ErrBadKey = errors.New("rtmp: invalid stream key")
-	// ErrPlayUnsupported: play is not implemented yet.
-	ErrPlayUnsupported = errors.New("rtmp: play is not supported yet")
+	// ErrPlayUnsupported: play without Deps.Play.
+	ErrPlayUnsupported = errors.New("rtmp: play is not available")
 	// ErrMessageTooLarge: a message longer than Config.MaxMessageSize.
 	ErrMessageTooLarge = errors.New("rtmp: message too large")
 	// ErrChunkStream: a chunk stream the connection may not use (too many, or a chunk without a

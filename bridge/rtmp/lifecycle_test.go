@@ -217,5 +217,5 @@ func TestPlayRefused(t *testing.T) {
 	ff := startFFmpeg(t, args...)
 	require.Error(t, ff.wait(t, 10*time.Second))
 	t.Logf("ffmpeg play: %s", strings.TrimSpace(ff.stderr.String()))
-	require.Contains(t, ff.stderr.String(), "not supported")
+	require.Contains(t, ff.stderr.String(), "not available")
 }

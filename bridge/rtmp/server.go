@@ -76,6 +76,10 @@ type Deps struct {
 	// "audio" track's packets (bridge/audio.AttachOpus) and returns a stop function called when the
 	// publication ends. Nil: no Opus track is declared for AAC streams.
 	Transcode func(pub *sfu.Publication) (stop func())
+	// Play, when set, serves RTMP play: it subscribes a viewer (bridge/flv.Server.Subscribe) to key
+	// for a player at remoteAddr; an error wrapping sfu.ErrStreamNotFound answers
+	// NetStream.Play.StreamNotFound. Nil: play is refused.
+	Play func(ctx context.Context, key, remoteAddr string) (Viewer, error)
 }
 
 // Server accepts RTMP connections and publishes their streams into the hub.
@@ -176,7 +180,7 @@ func (s *Server) Connections() int { return int(s.conns.Load()) }
 func (s *Server) onConnect(nc net.Conn) (io.ReadWriteCloser, *gortmp.ConnConfig) {
 	s.wg.Add(1)
 	s.conns.Add(1)
-	c := &conn{Conn: nc, idle: s.cfg.NoMediaTimeout, guard: newChunkGuard(uint32(s.cfg.MaxMessageSize), s.cfg.MaxChunkStreams)}
+	c := &conn{Conn: nc, idle: s.cfg.NoMediaTimeout, turn: make(chan struct{}, 1), guard: newChunkGuard(uint32(s.cfg.MaxMessageSize), s.cfg.MaxChunkStreams)}
 	ss := newSession(s, c)
 	c.onClose = func() {
 		s.mu.Lock()
@@ -243,11 +247,18 @@ func (l *listener) Close() error {
 	return l.Listener.Close()
 }
 
-// conn wraps a client connection: read deadline (idle), write deadline, the chunk guard, and the
-// close notification.
+// conn wraps a client connection: read deadline (idle), write deadline, the chunk guard, the write
+// turn and the close notification.
+//
+// go-rtmp's Conn.Write is not safe for concurrent use (one shared message encoder), and an RTMP play
+// writes from its own goroutine: the write turn serializes them. The connection goroutine holds the
+// turn from the moment a Read returns (it may answer what it read) until its next Read; other writers
+// take it (takeTurn) for each message.
 type conn struct {
 	net.Conn
-	idle     time.Duration
+	idle     time.Duration // 0: no read deadline (players)
+	turn     chan struct{}
+	held     bool // the connection goroutine holds the turn
 	guard    *chunkGuard
 	lastArm  time.Time
 	guardErr error
@@ -256,15 +267,21 @@ type conn struct {
 }
 
 func (c *conn) Read(b []byte) (int, error) {
+	if c.held {
+		c.held = false
+		c.giveTurn()
+	}
 	if c.guardErr != nil {
 		return 0, c.guardErr
 	}
 	now := time.Now()
-	if now.Sub(c.lastArm) > c.idle/10 {
+	if c.idle > 0 && now.Sub(c.lastArm) > c.idle/10 {
 		c.lastArm = now
 		_ = c.Conn.SetReadDeadline(now.Add(c.idle))
 	}
 	n, err := c.Conn.Read(b)
+	c.turn <- struct{}{}
+	c.held = true
 	if n > 0 {
 		if gerr := c.guard.feed(b[:n]); gerr != nil {
 			c.guardErr = gerr
@@ -278,6 +295,18 @@ func (c *conn) Write(b []byte) (int, error) {
 	_ = c.Conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
 	return c.Conn.Write(b)
 }
+
+// takeTurn waits for the write turn (false: ctx ended first).
+func (c *conn) takeTurn(ctx context.Context) bool {
+	select {
+	case c.turn <- struct{}{}:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func (c *conn) giveTurn() { <-c.turn }
 
 // Close is called once by go-rtmp when the connection's goroutine ends.
 func (c *conn) Close() error {

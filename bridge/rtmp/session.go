@@ -30,7 +30,8 @@ type session struct {
 	rc  *gortmp.Conn // from OnServe, to write our own onStatus
 	app string
 
-	ing *ingest // set by publish; used only from the connection goroutine
+	ing  *ingest // set by publish; used only from the connection goroutine
+	play *player // set by play; used only from the connection goroutine
 
 	buf bytes.Buffer // reused media payload
 
@@ -162,8 +163,15 @@ func (ss *session) refuse(streamID uint32, ts uint32, reason string, err error) 
 	return err
 }
 
-// writeStatus sends an onStatus command on the given message stream.
+// writeStatus sends an onStatus command on the given message stream (connection goroutine).
 func (ss *session) writeStatus(streamID, ts uint32, level message.NetStreamOnStatusLevel, code message.NetStreamOnStatusCode, desc string) error {
+	ctx, cancel := context.WithTimeout(ss.srv.ctx, 5*time.Second)
+	defer cancel()
+	return ss.writeStatusCtx(ctx, streamID, ts, level, code, desc)
+}
+
+// writeStatusCtx is writeStatus bounded by ctx; the caller holds the connection's write turn.
+func (ss *session) writeStatusCtx(ctx context.Context, streamID, ts uint32, level message.NetStreamOnStatusLevel, code message.NetStreamOnStatusCode, desc string) error {
 	if ss.rc == nil {
 		return errors.New("rtmp: no connection")
 	}
@@ -174,19 +182,9 @@ func (ss *session) writeStatus(streamID, ts uint32, level message.NetStreamOnSta
 	}}); err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ss.srv.ctx, 5*time.Second)
-	defer cancel()
 	return ss.rc.Write(ctx, 5, ts, &gortmp.ChunkMessage{StreamID: streamID, Message: &message.CommandMessage{
 		CommandName: "onStatus", TransactionID: 0, Encoding: message.EncodingTypeAMF0, Body: &body,
 	}})
-}
-
-// OnPlay refuses politely: play comes with a later issue.
-func (ss *session) OnPlay(sctx *gortmp.StreamContext, ts uint32, cmd *message.NetStreamPlay) error {
-	ss.log.Info("rtmp play refused: not supported yet", "name", stripQuery(cmd.StreamName))
-	_ = ss.writeStatus(sctx.StreamID, ts, message.NetStreamOnStatusLevelError, message.NetStreamOnStatusCodePlayFailed,
-		"RTMP play is not supported by this server yet; play with WebRTC (WHEP)")
-	return ErrPlayUnsupported
 }
 
 // OnFCUnpublish and OnDeleteStream end the publication (the connection may stay open).
@@ -196,6 +194,7 @@ func (ss *session) OnDeleteStream(_ uint32, cmd *message.NetStreamDeleteStream) 
 	if ss.ing != nil && ss.ing.streamID == cmd.StreamID {
 		ss.ing.close("deleteStream")
 	}
+	ss.stopPlay()
 	return nil
 }
 
@@ -249,6 +248,7 @@ func (ss *session) OnClose() {
 		if ss.ing != nil {
 			ss.ing.close("disconnect")
 		}
+		ss.stopPlay()
 		if err := ss.nc.guardErr; err != nil {
 			ss.log.Warn("rtmp connection closed: bad input", "err", err)
 		} else {

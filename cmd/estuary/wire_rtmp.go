@@ -3,9 +3,12 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
+	"net/http"
 
+	"github.com/estuary-media/estuary/bridge/flv"
 	"github.com/estuary-media/estuary/bridge/rtmp"
 	"github.com/estuary-media/estuary/sfu"
 )
@@ -21,7 +24,19 @@ func wireRTMP(a *app) error {
 	if c.Listen == "" && (c.TLSCert == "" || c.TLSListen == "") {
 		return nil
 	}
-	deps := rtmp.Deps{Hub: a.hub, Logger: a.log}
+	deps := rtmp.Deps{Hub: a.hub, Logger: a.log, Play: func(ctx context.Context, key, remoteAddr string) (rtmp.Viewer, error) {
+		// RTMP play reads the FLV muxer of wire_flv.go (wired after this; found at play time).
+		srv, ok := a.files.handler(".flv").(*flv.Server)
+		if !ok {
+			return nil, errRTMPPlayNoFLV
+		}
+		v, err := srv.Subscribe(ctx, key)
+		if err != nil {
+			return nil, err
+		}
+		v.SetRemoteAddr(remoteAddr, "rtmp")
+		return v, nil
+	}}
 	if transcodeHook != nil {
 		deps.Transcode = transcodeHook(a)
 	}
@@ -70,5 +85,20 @@ func wireRTMP(a *app) error {
 		a.goServe("rtmp", func() error { return srv.Serve(ln) })
 	}
 	a.services = append(a.services, service{name: "rtmp", shutdown: func(ctx context.Context) error { return srv.Shutdown(ctx) }})
+	return nil
+}
+
+// errRTMPPlayNoFLV: RTMP play without the FLV output it reads from.
+var errRTMPPlayNoFLV = errors.New("rtmp play: no FLV output on this node")
+
+// handler returns the handler registered for suffix, or nil.
+func (f *fileRoutes) handler(suffix string) http.Handler {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	for _, rt := range f.routes {
+		if rt.suffix == suffix {
+			return rt.h
+		}
+	}
 	return nil
 }
