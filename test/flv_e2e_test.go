@@ -193,10 +193,11 @@ func procCPU(t testing.TB, pid int) time.Duration {
 }
 
 // TestFLVFromRTMP: ffmpeg pushes H.264 (High, B-frames) + AAC over RTMP; HTTP-FLV is read by ffprobe,
-// ffmpeg -c copy, a first-frame timer and 200 Go readers. webrtc.bframes: keep, so the RTP core carries
-// the B-frames and the FLV side must recover their DTS (with the default, drop, ingest removes them).
+// ffmpeg -c copy, a first-frame timer and 200 Go readers. With the default webrtc.bframes (drop) only
+// the WebRTC variant track loses the B-frames: FLV reads the original track, keeps them and must
+// recover their DTS.
 func TestFLVFromRTMP(t *testing.T) {
-	node := harness.StartNode(t, harness.NodeOptions{Set: map[string]any{"webrtc.bframes": "keep"}})
+	node := harness.StartNode(t, harness.NodeOptions{})
 	key := "live/flv"
 	harness.FFmpegPush(t, node.RTMPURL(key), harness.FFmpegArgs{Profile: "high", BFrames: 2})
 	url := node.HTTPURL + "/" + key + ".flv"
@@ -264,6 +265,9 @@ func TestFLVFromRTMP(t *testing.T) {
 		require.NoError(t, err)
 		t.Logf("ffmpeg -c copy -t 10: %.3f s", d)
 		require.InDelta(t, 10, d, 0.5)
+		types := rtmpPictTypes(t, file)
+		t.Logf("HTTP-FLV pictures over 10 s: %v", types)
+		require.Positive(t, types["B"], "HTTP-FLV keeps the publisher's B-frames (webrtc.bframes drop is for WebRTC only)")
 	})
 
 	t.Run("time to first frame", func(t *testing.T) {

@@ -183,6 +183,13 @@ func TestRTMPE2EFFmpegToWHEP(t *testing.T) {
 			}
 			widths := harness.FFprobeVideoFrames(t, "h264", annexB)
 			require.Greater(t, len(widths), 50)
+			// Default webrtc.bframes (drop): the WHEP viewer gets the variant without B slices.
+			file := t.TempDir() + "/whep.h264"
+			require.NoError(t, os.WriteFile(file, annexB, 0o644))
+			types := rtmpPictTypes(t, "-f", "h264", file)
+			t.Logf("WHEP pictures: %v", types)
+			require.Zero(t, types["B"], "no B pictures for WebRTC viewers")
+			require.Positive(t, types["P"])
 			require.Greater(t, len(markers), 40)
 			require.Equal(t, c.bframes, video["bframes"] == true)
 			// Least-squares slope of RTP time over arrival time, leaving out the last 15 frames (x264
