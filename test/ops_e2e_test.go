@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"sort"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -19,6 +21,7 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/estuary-media/estuary/test/harness"
 )
@@ -232,7 +235,11 @@ func TestOpsSIGTERMDrain(t *testing.T) {
 
 	start := time.Now()
 	require.NoError(t, n.Signal(syscall.SIGTERM))
-	// Readiness is false from the signal on (503 while the listener still answers, then refused).
+	// Readiness is false once the process has the signal (503 while the listener still answers, then
+	// refused). Signal delivery is asynchronous: wait for the process to log it first.
+	for !strings.Contains(n.Logs(), "signal received") && time.Since(start) < time.Second {
+		time.Sleep(time.Millisecond)
+	}
 	ready := 0
 	for time.Since(start) < 300*time.Millisecond {
 		if code, _, err := n.Get(ctx, "/readyz"); err == nil && code == http.StatusOK {
@@ -292,3 +299,109 @@ func opsFLVViewerDone(t *testing.T, n *harness.Node, key string) (*atomic.Int64,
 type countWriter struct{ n *atomic.Int64 }
 
 func (c countWriter) Write(p []byte) (int, error) { c.n.Add(int64(len(p))); return len(p), nil }
+
+// opsPost posts body to path and returns the status and body.
+func opsPost(t *testing.T, n *harness.Node, path, body string) (int, string) {
+	t.Helper()
+	resp, err := http.Post(n.HTTPURL+path, "application/sdp", strings.NewReader(body))
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// opsRewriteConfig sets keys (dotted paths) in the node's config file.
+func opsRewriteConfig(t *testing.T, n *harness.Node, set map[string]any) {
+	t.Helper()
+	data, err := os.ReadFile(n.ConfigPath)
+	require.NoError(t, err)
+	var m map[string]any
+	require.NoError(t, yaml.Unmarshal(data, &m))
+	for k, v := range set {
+		cur := m
+		parts := strings.Split(k, ".")
+		for _, p := range parts[:len(parts)-1] {
+			next, ok := cur[p].(map[string]any)
+			if !ok {
+				next = map[string]any{}
+				cur[p] = next
+			}
+			cur = next
+		}
+		cur[parts[len(parts)-1]] = v
+	}
+	out, err := yaml.Marshal(m)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(n.ConfigPath, out, 0o644))
+}
+
+// TestOpsLimitsAndReload: limits.max_connections refuses a WHEP offer and an HTTP-FLV viewer over
+// their limits with 503 and the reason; SIGHUP with higher limits lets them in while the stream and
+// its viewer keep flowing; a SIGHUP with a broken file keeps the node and its limits.
+func TestOpsLimitsAndReload(t *testing.T) {
+	n := harness.StartNode(t, harness.NodeOptions{Set: map[string]any{
+		"limits.max_connections.webrtc": 1,
+		"limits.max_connections.http":   1,
+	}})
+	ffmpegPushRTMP(t, n.RTMPURL("live/l"), "320x240")
+	require.Eventually(t, func() bool {
+		return opsValue(opsScrape(t, n), "estuary_publishers", "protocol", "rtmp") == 1
+	}, 20*time.Second, 100*time.Millisecond)
+	video, _ := whepPlay(t, n, "live/l")
+	flv1 := opsFLVViewer(t, n, "live/l")
+	require.Eventually(t, func() bool { return video.Load() > 0 && flv1.Load() > 0 }, 15*time.Second, 50*time.Millisecond)
+
+	tests := []struct {
+		name, path, reason string
+	}{
+		{name: "webrtc", path: "/whep/live/l", reason: "limits.max_connections.webrtc reached"},
+		{name: "http", path: "/live/l.flv", reason: "limits.max_connections.http reached"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name+" refused", func(t *testing.T) {
+			var code int
+			var body string
+			if tc.name == "webrtc" {
+				code, body = opsPost(t, n, tc.path, "v=0\r\n")
+			} else {
+				resp, err := http.Get(n.HTTPURL + tc.path)
+				require.NoError(t, err)
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				code, body = resp.StatusCode, string(b)
+			}
+			t.Logf("%s over the limit: %d %q", tc.name, code, strings.TrimSpace(body))
+			require.Equal(t, http.StatusServiceUnavailable, code)
+			require.Contains(t, body, tc.reason)
+		})
+	}
+	fams := opsScrape(t, n)
+	require.Equal(t, 1.0, opsValue(fams, "estuary_connections_refused_total", "protocol", "webrtc"))
+	require.Equal(t, 1.0, opsValue(fams, "estuary_connections_refused_total", "protocol", "http"))
+	require.Equal(t, 1.0, opsValue(fams, "estuary_connections", "protocol", "webrtc"))
+
+	// A broken file: the node keeps running with its limits.
+	good, err := os.ReadFile(n.ConfigPath)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(n.ConfigPath, append(append([]byte{}, good...), "no_such_key: 1\n"...), 0o644))
+	require.NoError(t, n.Signal(syscall.SIGHUP))
+	require.Eventually(t, func() bool { return strings.Contains(n.Logs(), "reload: config not applied") }, 5*time.Second, 50*time.Millisecond)
+	code, _ := opsPost(t, n, "/whep/live/l", "v=0\r\n")
+	require.Equal(t, http.StatusServiceUnavailable, code)
+
+	// Raised limits: the same requests get in; the stream and its viewer flow on.
+	require.NoError(t, os.WriteFile(n.ConfigPath, good, 0o644))
+	opsRewriteConfig(t, n, map[string]any{"limits.max_connections.webrtc": 5, "limits.max_connections.http": 5})
+	require.NoError(t, n.Signal(syscall.SIGHUP))
+	require.Eventually(t, func() bool {
+		return strings.Contains(n.Logs(), `"reloaded"`) || strings.Contains(n.Logs(), "msg=reloaded")
+	}, 5*time.Second, 50*time.Millisecond)
+	code, body := opsPost(t, n, "/whep/live/l", "v=0\r\n")
+	t.Logf("after SIGHUP, a bad offer: %d %q", code, strings.TrimSpace(body))
+	require.NotEqual(t, http.StatusServiceUnavailable, code, "the reloaded webrtc limit admits the offer (it then fails as malformed)")
+	flv2 := opsFLVViewer(t, n, "live/l")
+	before, flvBefore := video.Load(), flv1.Load()
+	require.Eventually(t, func() bool { return flv2.Load() > 0 }, 10*time.Second, 50*time.Millisecond, "second FLV viewer after reload")
+	require.Eventually(t, func() bool { return video.Load() > before && flv1.Load() > flvBefore }, 5*time.Second, 50*time.Millisecond, "live viewers keep flowing across the reload")
+	require.Equal(t, 1.0, opsValue(opsScrape(t, n), "estuary_publishers", "protocol", "rtmp"))
+}

@@ -18,6 +18,8 @@ import (
 	"github.com/estuary-media/estuary/bridge/frames"
 	"github.com/estuary-media/estuary/cascade"
 	"github.com/estuary-media/estuary/sfu"
+	"github.com/estuary-media/estuary/signaling"
+	"github.com/estuary-media/estuary/signaling/calls"
 )
 
 // app is one running node: the hub, the HTTP servers and every adapter wired in.
@@ -40,6 +42,15 @@ type app struct {
 	// registry is the cluster registry (memory or Redis), flvServer the HTTP-FLV server: read by metrics.
 	registry  cascade.Registry
 	flvServer *flv.Server
+	// sig and callsServer are the WebRTC signaling and call servers (limits read their counts).
+	sig         *signaling.Server
+	callsServer *calls.Server
+	// middleware wraps the HTTP handler (outermost last), e.g. limits.max_connections.
+	middleware []func(http.Handler) http.Handler
+	// reloaders apply a reloaded config (SIGHUP) to what can change live (limits).
+	reloaders []func(cfg Config)
+	// limits enforces limits.max_connections (wire_limits.go).
+	limits *limits
 	mux    *http.ServeMux
 	files  *fileRoutes // GET /{app}/{file}: .flv, .m3u8, ...
 	pages  http.Handler
@@ -140,7 +151,10 @@ var wirings = []func(a *app) error{
 
 // start opens the HTTP listeners (the adapters opened theirs when wired) and serves.
 func (a *app) start() error {
-	h := a.cors(a.mux)
+	var h http.Handler = a.cors(a.mux)
+	for _, m := range a.middleware {
+		h = m(h)
+	}
 	if err := a.serveHTTP("http", a.cfg.HTTP.Listen, h); err != nil {
 		return err
 	}

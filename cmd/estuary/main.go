@@ -78,13 +78,26 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	a.printURLs(stdout)
+	// SIGHUP reloads the config file and applies what can change live (a.reload); a bad file is
+	// reported and the running config kept.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	code := 0
-	select {
-	case <-ctx.Done():
-		log.Info("signal received, shutting down", "timeout", cfg.ShutdownTimeout)
-	case err := <-a.failed:
-		log.Error("service failed, shutting down", "err", err)
-		code = 1
+wait:
+	for {
+		select {
+		case <-hup:
+			a.reload(*path, environ)
+		case <-ctx.Done():
+			a.draining.Store(true) // /readyz says draining from here on
+			log.Info("signal received, shutting down", "timeout", cfg.ShutdownTimeout)
+			break wait
+		case err := <-a.failed:
+			log.Error("service failed, shutting down", "err", err)
+			code = 1
+			break wait
+		}
 	}
 	stop()
 	if !a.shutdown() {

@@ -31,6 +31,7 @@ func wireCalls(a *app) error {
 		return fmt.Errorf("calls: %w", err)
 	}
 	srv.Register(a.mux)
+	a.callsServer = srv
 	// Hijacked websockets are not tracked by http.Server.Shutdown: close them with the adapters.
 	a.closers = append(a.closers, srv.Close)
 	a.pageURLs = append(a.pageURLs, urlLine{"page: call", "/call.html"})

@@ -41,6 +41,7 @@ func wireWebRTC(a *app) error {
 		return fmt.Errorf("signaling: %w", err)
 	}
 	sig.Register(a.mux)
+	a.sig = sig
 	a.closers = append(a.closers, sig.Close)
 
 	a.lateURLs = append(a.lateURLs, func() {
