@@ -342,6 +342,7 @@ func TestOpsLimitsAndReload(t *testing.T) {
 	n := harness.StartNode(t, harness.NodeOptions{Set: map[string]any{
 		"limits.max_connections.webrtc": 1,
 		"limits.max_connections.http":   1,
+		"limits.max_connections.rtmp":   1,
 	}})
 	ffmpegPushRTMP(t, n.RTMPURL("live/l"), "320x240")
 	require.Eventually(t, func() bool {
@@ -375,7 +376,17 @@ func TestOpsLimitsAndReload(t *testing.T) {
 			require.Contains(t, body, tc.reason)
 		})
 	}
+	// A second RTMP publisher is over limits.max_connections.rtmp: its connection is closed.
+	second := harness.FFmpegPush(t, n.RTMPURL("live/l2"), harness.FFmpegArgs{NoAudio: true})
+	select {
+	case <-second.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("an RTMP connection over the limit was not closed")
+	}
 	fams := opsScrape(t, n)
+	require.Equal(t, 1.0, opsValue(fams, "estuary_connections_refused_total", "protocol", "rtmp"))
+	require.Equal(t, 1.0, opsValue(fams, "estuary_connections", "protocol", "rtmp"))
+	require.Contains(t, n.Logs(), "limits.max_connections.rtmp reached")
 	require.Equal(t, 1.0, opsValue(fams, "estuary_connections_refused_total", "protocol", "webrtc"))
 	require.Equal(t, 1.0, opsValue(fams, "estuary_connections_refused_total", "protocol", "http"))
 	require.Equal(t, 1.0, opsValue(fams, "estuary_connections", "protocol", "webrtc"))
@@ -391,7 +402,7 @@ func TestOpsLimitsAndReload(t *testing.T) {
 
 	// Raised limits: the same requests get in; the stream and its viewer flow on.
 	require.NoError(t, os.WriteFile(n.ConfigPath, good, 0o644))
-	opsRewriteConfig(t, n, map[string]any{"limits.max_connections.webrtc": 5, "limits.max_connections.http": 5})
+	opsRewriteConfig(t, n, map[string]any{"limits.max_connections.webrtc": 5, "limits.max_connections.http": 5, "limits.max_connections.rtmp": 5})
 	require.NoError(t, n.Signal(syscall.SIGHUP))
 	require.Eventually(t, func() bool {
 		return strings.Contains(n.Logs(), `"reloaded"`) || strings.Contains(n.Logs(), "msg=reloaded")
@@ -404,4 +415,9 @@ func TestOpsLimitsAndReload(t *testing.T) {
 	require.Eventually(t, func() bool { return flv2.Load() > 0 }, 10*time.Second, 50*time.Millisecond, "second FLV viewer after reload")
 	require.Eventually(t, func() bool { return video.Load() > before && flv1.Load() > flvBefore }, 5*time.Second, 50*time.Millisecond, "live viewers keep flowing across the reload")
 	require.Equal(t, 1.0, opsValue(opsScrape(t, n), "estuary_publishers", "protocol", "rtmp"))
+	// The raised RTMP limit admits a second publisher.
+	harness.FFmpegPush(t, n.RTMPURL("live/l2"), harness.FFmpegArgs{NoAudio: true})
+	require.Eventually(t, func() bool {
+		return opsValue(opsScrape(t, n), "estuary_publishers", "protocol", "rtmp") == 2
+	}, 15*time.Second, 100*time.Millisecond, "second RTMP publisher after reload")
 }

@@ -146,10 +146,16 @@ type limitListener struct {
 
 // rtmpListener wraps an RTMP listener with limits.max_connections.rtmp (the RTMP wiring calls it).
 func (a *app) rtmpListener(ln net.Listener) net.Listener {
+	return &limitListener{Listener: ln, l: a.limiter()}
+}
+
+// limiter returns the node's limits, made on first use (wirings run on one goroutine).
+func (a *app) limiter() *limits {
 	if a.limits == nil {
-		return ln
+		a.limits = &limits{log: a.log.With("component", "limits")}
+		a.limits.set(a.cfg.Limits.MaxConnections)
 	}
-	return &limitListener{Listener: ln, l: a.limits}
+	return a.limits
 }
 
 func (ll *limitListener) Accept() (net.Conn, error) {

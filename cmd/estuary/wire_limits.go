@@ -4,15 +4,13 @@ package main
 // a.rtmpListener, on RTMP; a SIGHUP reload changes the maxima live. It runs after the adapters it
 // counts (signaling, calls) are wired; metrics read its counts.
 func wireLimits(a *app) error {
-	l := &limits{log: a.log.With("component", "limits")}
-	l.set(a.cfg.Limits.MaxConnections)
+	l := a.limiter()
 	if a.sig != nil {
 		l.webrtc = a.sig.Sessions
 	}
 	if a.callsServer != nil {
 		l.ws = a.callsServer.Conns
 	}
-	a.limits = l
 	a.middleware = append(a.middleware, l.middleware)
 	a.reloaders = append(a.reloaders, func(cfg Config) { l.set(cfg.Limits.MaxConnections) })
 	return nil

@@ -82,6 +82,7 @@ func wireRTMP(a *app) error {
 		})
 	}
 	for _, ln := range lns {
+		ln = a.rtmpListener(ln) // limits.max_connections.rtmp
 		a.goServe("rtmp", func() error { return srv.Serve(ln) })
 	}
 	a.services = append(a.services, service{name: "rtmp", shutdown: func(ctx context.Context) error { return srv.Shutdown(ctx) }})
