@@ -116,9 +116,10 @@ func (a *API) handleKick(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	info := c.Info()
+	key := a.streamOf(id)
 	if err := c.Close(); err != nil {
-		a.log.Warn("kick", "client_id", id, "err", err)
+		a.log.Warn("kick", "stream", key, "client_id", id, "err", err)
 	}
-	a.log.Info("client kicked", "client_id", id, "protocol", info.Protocol, "remote_addr", info.RemoteAddr)
+	a.log.Info("client kicked", "stream", key, "client_id", id, "protocol", info.Protocol, "remote_addr", info.RemoteAddr)
 	a.writeJSON(w, http.StatusOK, okReply{Server: a.cfg.NodeID})
 }
