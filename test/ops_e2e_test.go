@@ -421,3 +421,55 @@ func TestOpsLimitsAndReload(t *testing.T) {
 		return opsValue(opsScrape(t, n), "estuary_publishers", "protocol", "rtmp") == 2
 	}, 15*time.Second, 100*time.Millisecond, "second RTMP publisher after reload")
 }
+
+// TestOpsJSONLogs: with log.format json every log line is one JSON object, and the lines about a
+// stream's publisher and viewers (publish, play, kick, end) carry its stream key and client id.
+func TestOpsJSONLogs(t *testing.T) {
+	n := harness.StartNode(t, harness.NodeOptions{Set: map[string]any{"log.format": "json", "log.level": "info"}})
+	ffmpegPushRTMP(t, n.RTMPURL("live/j"), "320x240")
+	require.Eventually(t, func() bool {
+		return opsValue(opsScrape(t, n), "estuary_publishers", "protocol", "rtmp") == 1
+	}, 20*time.Second, 100*time.Millisecond)
+	video, _ := whepPlay(t, n, "live/j")
+	require.Eventually(t, func() bool { return video.Load() > 0 }, 15*time.Second, 50*time.Millisecond)
+	var ids []string
+	require.Eventually(t, func() bool { ids = opsViewerIDs(t, n, "live/j"); return len(ids) == 1 }, 5*time.Second, 100*time.Millisecond)
+	req, err := http.NewRequest(http.MethodDelete, n.HTTPURL+"/api/v1/clients/"+ids[0], nil)
+	require.NoError(t, err)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Eventually(t, func() bool { return len(opsViewerIDs(t, n, "live/j")) == 0 }, 5*time.Second, 50*time.Millisecond)
+	require.NoError(t, n.Stop())
+
+	lines := strings.Split(strings.TrimSpace(n.Logs()), "\n")
+	aboutStream, withIDs := 0, 0
+	for _, line := range lines {
+		if strings.HasPrefix(line, "Estuary ") || strings.HasPrefix(line, "  ") {
+			continue // the start banner on stdout (the harness logs both streams)
+		}
+		var rec map[string]any
+		require.NoError(t, json.Unmarshal([]byte(line), &rec), "not a JSON line: %q", line)
+		require.Contains(t, rec, "msg")
+		require.Contains(t, rec, "level")
+		if rec["stream"] == "live/j" {
+			aboutStream++
+			if _, ok := rec["client_id"]; ok {
+				withIDs++
+			}
+		}
+		// A line about a client of the stream names the stream too (go-rtmp's own connection-level
+		// lines come before the key is known).
+		if _, ok := rec["client_id"]; ok && rec["component"] != "go-rtmp" {
+			require.Equal(t, "live/j", rec["stream"], "a client line without its stream: %s", line)
+		}
+		if strings.Contains(fmt.Sprint(rec["msg"]), "kick") {
+			require.Equal(t, "live/j", rec["stream"], line)
+		}
+		t.Log(line)
+	}
+	t.Logf("%d JSON lines; %d about live/j, %d of them with a client_id", len(lines), aboutStream, withIDs)
+	require.Positive(t, aboutStream)
+	require.Positive(t, withIDs)
+}
