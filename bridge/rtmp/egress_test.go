@@ -154,3 +154,20 @@ func TestAMFString(t *testing.T) {
 		})
 	}
 }
+
+func FuzzAMFString(f *testing.F) {
+	f.Add(append([]byte{2, 0, 10}, "onMetaData\x08\x00\x00\x00\x00"...))
+	f.Add([]byte{2, 0, 10, 'o'})
+	f.Add([]byte{3, 0, 0})
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		s, rest, ok := amfString(b)
+		if !ok {
+			require.Empty(t, s)
+			require.Nil(t, rest)
+			return
+		}
+		require.Equal(t, len(b), 3+len(s)+len(rest))
+		require.Equal(t, s, string(b[3:3+len(s)]))
+	})
+}
