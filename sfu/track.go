@@ -16,6 +16,7 @@ type Track struct {
 	kfInterval int64 // ns between forwarded keyframe requests
 
 	lastKF  atomic.Int64                // nanotime of the last forwarded keyframe request
+	kfSent  atomic.Uint64               // keyframe requests forwarded to publishers (metrics)
 	pub     atomic.Pointer[Publication] // the live publication, nil during grace
 	gen     atomic.Uint32               // bumped when a new publication takes the track (a source change)
 	packets atomic.Uint64
@@ -168,9 +169,14 @@ func (t *Track) RequestKeyframe() {
 		return // another caller just forwarded one
 	}
 	if p := t.pub.Load(); p != nil && !p.closed.Load() {
+		t.kfSent.Add(1)
 		p.pub.RequestKeyframe(t.ID())
 	}
 }
+
+// KeyframeRequests counts the keyframe requests the track forwarded to its publishers (PLIs for
+// WebRTC publishers), for metrics.
+func (t *Track) KeyframeRequests() uint64 { return t.kfSent.Load() }
 
 // AddWriter attaches a writer directly (Stream.Subscribe does this for each track a subscriber takes).
 // The writer first gets the cached GOP, then live packets. remove is idempotent; once it returns, the
