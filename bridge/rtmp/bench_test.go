@@ -55,8 +55,8 @@ func (d *discardSub) AddTrack(*sfu.Track) (sfu.TrackWriter, error) { return d, n
 func (d *discardSub) WriteRTP(*rtp.Packet) error                   { d.n++; return nil }
 
 // newBenchIngest makes an ingest for key on a real hub without a network connection.
-func newBenchIngest(tb testing.TB, hub *sfu.Hub, key string) (*ingest, func()) {
-	srv, err := New(Config{}, Deps{Hub: hub})
+func newBenchIngest(tb testing.TB, hub *sfu.Hub, key string, cfg Config) (*ingest, func()) {
+	srv, err := New(cfg, Deps{Hub: hub})
 	require.NoError(tb, err)
 	c1, c2 := net.Pipe()
 	ss := newSession(srv, &conn{Conn: c1, guard: newChunkGuard(8<<20, 32), onClose: func() {}})
@@ -67,13 +67,19 @@ func newBenchIngest(tb testing.TB, hub *sfu.Hub, key string) (*ingest, func()) {
 // BenchmarkIngestH264 feeds a recorded FLV (1280x720 30 fps H.264 High with B-frames ~3 Mb/s + AAC 128 kb/s, 2 s)
 // through FLV parsing, packetizing and the hub to one subscriber. cpu-ms/s is CPU time per second of
 // media (process CPU time, user+system): the ingest cost of one RTMP stream without go-rtmp's chunk
-// parsing.
+// parsing. "drop" is webrtc.bframes drop: the "video-webrtc" variant is packetized too.
 func BenchmarkIngestH264(b *testing.B) {
+	for _, mode := range []string{"keep", "drop"} {
+		b.Run(mode, func(b *testing.B) { benchIngestH264(b, Config{BFrames: mode}) })
+	}
+}
+
+func benchIngestH264(b *testing.B, cfg Config) {
 	tags := readFLV(b, "testdata/h264_aac.flv")
 	media := tags[len(tags)-1].ts - tags[0].ts
 	hub := sfu.NewHub(sfu.Config{}, sfu.Deps{})
 	defer hub.Close()
-	in, done := newBenchIngest(b, hub, "live/bench")
+	in, done := newBenchIngest(b, hub, "live/bench", cfg)
 	defer done()
 	// Publish with the first pass, then subscribe one writer.
 	feed := func(base uint32) {
