@@ -17,6 +17,7 @@ type trackAcc struct {
 	seen                               uint64 // scrape generation that last saw the track
 	lastOutPkts, lastOutBytes, lastDrp uint64
 	outPkts, outBytes, dropped         uint64
+	kf                                 uint64 // keyframe requests forwarded (monotonic per track)
 }
 
 // nodeCollector reads the hub (and the adapters' accessors) on every scrape.
@@ -29,13 +30,14 @@ type nodeCollector struct {
 	sInBytes, sInPkts, sOutBytes, sOutPkts, sDrop   *prometheus.Desc
 	sViewers, relays, regLeases, regErrors          *prometheus.Desc
 	regRetaken, regLost, regUnreachable, conns, ref *prometheus.Desc
-	viewerDropped                                   *prometheus.Desc
+	viewerDropped, kfReqs, sKFReqs                  *prometheus.Desc
 
 	mu     sync.Mutex // guards the fields below (concurrent scrapes)
 	gen    uint64
 	tracks map[*sfu.Track]*trackAcc
 	// gone are the totals of tracks no longer in the hub (node totals stay monotonic).
 	goneInPkts, goneInBytes, goneOutPkts, goneOutBytes, goneDropped uint64
+	goneKF                                                          uint64
 	lastIn                                                          map[*sfu.Track]sfu.TrackStats
 }
 
@@ -55,6 +57,8 @@ func newNodeCollector(cfg Config, deps Deps) *nodeCollector {
 		outBytes:       d("sent_bytes_total", "RTP payload bytes sent to WebRTC viewers and relays."),
 		outPkts:        d("sent_packets_total", "RTP packets sent to WebRTC viewers and relays."),
 		dropped:        d("dropped_packets_total", "Packets dropped for slow viewers (WebRTC writers)."),
+		kfReqs:         d("keyframe_requests_total", "Keyframe requests forwarded to publishers (PLIs for WebRTC publishers)."),
+		sKFReqs:        d("stream_keyframe_requests_total", "Keyframe requests forwarded to the publisher, per stream and track.", "stream", "track"),
 		viewerDropped:  d("frame_viewer_dropped_total", "Tags dropped for slow frame-output viewers (FLV, RTMP play) now connected."),
 		sInBytes:       d("stream_received_bytes_total", "RTP payload bytes received, per stream and track.", "stream", "track"),
 		sInPkts:        d("stream_received_packets_total", "RTP packets received, per stream and track.", "stream", "track"),
@@ -79,7 +83,7 @@ func newNodeCollector(cfg Config, deps Deps) *nodeCollector {
 func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		c.info, c.streams, c.publishers, c.viewers, c.inBytes, c.inPkts, c.outBytes, c.outPkts, c.dropped,
-		c.viewerDropped, c.sInBytes, c.sInPkts, c.sOutBytes, c.sOutPkts, c.sDrop, c.sViewers, c.relays,
+		c.viewerDropped, c.kfReqs, c.sKFReqs, c.sInBytes, c.sInPkts, c.sOutBytes, c.sOutPkts, c.sDrop, c.sViewers, c.relays,
 		c.regLeases, c.regErrors, c.regRetaken, c.regLost, c.regUnreachable, c.conns, c.ref,
 	} {
 		ch <- d
@@ -111,7 +115,7 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 
 	c.mu.Lock()
 	c.gen++
-	var inP, inB, outP, outB, drp uint64
+	var inP, inB, outP, outB, drp, kf uint64
 	for _, s := range streams {
 		key := s.Key()
 		if p := s.Publisher(); p != nil {
@@ -134,6 +138,7 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 				c.tracks[t] = acc
 			}
 			acc.seen = c.gen
+			acc.kf = t.KeyframeRequests()
 			in := t.Stats()
 			c.lastIn[t] = in
 			ws := t.WriterStats()
@@ -147,6 +152,8 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 			counter(c.sOutBytes, acc.outBytes, key, id)
 			counter(c.sOutPkts, acc.outPkts, key, id)
 			counter(c.sDrop, acc.dropped, key, id)
+			counter(c.sKFReqs, acc.kf, key, id)
+			kf += acc.kf
 			inP += in.Packets
 			inB += in.Bytes
 			outP += acc.outPkts
@@ -165,6 +172,7 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 		c.goneOutPkts += acc.outPkts
 		c.goneOutBytes += acc.outBytes
 		c.goneDropped += acc.dropped
+		c.goneKF += acc.kf
 		delete(c.tracks, t)
 		delete(c.lastIn, t)
 	}
@@ -173,6 +181,7 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.outPkts, outP+c.goneOutPkts)
 	counter(c.outBytes, outB+c.goneOutBytes)
 	counter(c.dropped, drp+c.goneDropped)
+	counter(c.kfReqs, kf+c.goneKF)
 	c.mu.Unlock()
 
 	var vdrop uint64

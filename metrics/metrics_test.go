@@ -171,7 +171,10 @@ func TestScrape(t *testing.T) {
 			require.Equal(t, 1.0, value(fams, "estuary_stream_viewers", "stream", "live/a"))
 		})
 	}
+	pub.Track("audio").RequestKeyframe()
 	fams = scrape(t, m.Handler())
+	require.Equal(t, 1.0, value(fams, "estuary_keyframe_requests_total"))
+	require.Equal(t, 1.0, value(fams, "estuary_stream_keyframe_requests_total", "stream", "live/a", "track", "audio"))
 	require.Equal(t, 2.0, value(fams, "estuary_relays", "direction", "serve", "state", "up"))
 	require.Equal(t, 1.0, value(fams, "estuary_relays", "direction", "pull", "state", "down"))
 	require.Equal(t, 3.0, value(fams, "estuary_registry_refresh_errors_total"))
@@ -190,5 +193,6 @@ func TestScrape(t *testing.T) {
 	require.Equal(t, 0.0, value(fams, "estuary_streams"))
 	require.Equal(t, float64(sentBytes), value(fams, "estuary_received_bytes_total"))
 	require.Equal(t, before, value(fams, "estuary_sent_bytes_total"))
+	require.Equal(t, 1.0, value(fams, "estuary_keyframe_requests_total"), "totals keep gone tracks")
 	require.Equal(t, -1.0, value(fams, "estuary_stream_received_bytes_total", "stream", "live/a"))
 }

@@ -135,6 +135,8 @@ func TestOpsMetrics(t *testing.T) {
 	t.Logf("video ingest %.0f kbit/s by the per-stream counter", in*8/1000)
 	require.Greater(t, in, 0.0)
 	require.Equal(t, 1.0, opsValue(second, "estuary_registry_leases"))
+	t.Logf("keyframe requests forwarded: %.0f; slow-viewer drops: %.0f", opsValue(second, "estuary_keyframe_requests_total"), opsValue(second, "estuary_dropped_packets_total"))
+	require.Positive(t, opsValue(second, "estuary_keyframe_requests_total"), "viewer joins ask the publisher for a keyframe")
 }
 
 // opsClients lists /api/v1/clients as (id -> protocol/role) for subscribers of key.
