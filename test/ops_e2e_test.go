@@ -234,6 +234,10 @@ func TestOpsSIGTERMDrain(t *testing.T) {
 	video, _ := whepPlay(t, n, "live/x")
 	flvBytes, flvDone := opsFLVViewerDone(t, n, "live/x")
 	require.Eventually(t, func() bool { return video.Load() > 0 && flvBytes.Load() > 0 }, 15*time.Second, 50*time.Millisecond)
+	fams := opsScrape(t, n)
+	require.Equal(t, 1.0, opsValue(fams, "estuary_registry_leases"), "the origin's lease in its metrics")
+	require.Equal(t, 0.0, opsValue(fams, "estuary_registry_unreachable"))
+	require.Equal(t, 1.0, opsValue(fams, "estuary_build_info", "node_id", "drain-1", "role", "origin"))
 
 	start := time.Now()
 	require.NoError(t, n.Signal(syscall.SIGTERM))
@@ -404,7 +408,7 @@ func TestOpsLimitsAndReload(t *testing.T) {
 
 	// Raised limits: the same requests get in; the stream and its viewer flow on.
 	require.NoError(t, os.WriteFile(n.ConfigPath, good, 0o644))
-	opsRewriteConfig(t, n, map[string]any{"limits.max_connections.webrtc": 5, "limits.max_connections.http": 5, "limits.max_connections.rtmp": 5})
+	opsRewriteConfig(t, n, map[string]any{"limits.max_connections.webrtc": 5, "limits.max_connections.http": 5, "limits.max_connections.rtmp": 5, "log.level": "warn"})
 	require.NoError(t, n.Signal(syscall.SIGHUP))
 	require.Eventually(t, func() bool {
 		return strings.Contains(n.Logs(), `"reloaded"`) || strings.Contains(n.Logs(), "msg=reloaded")
@@ -422,6 +426,8 @@ func TestOpsLimitsAndReload(t *testing.T) {
 	require.Eventually(t, func() bool {
 		return opsValue(opsScrape(t, n), "estuary_publishers", "protocol", "rtmp") == 2
 	}, 15*time.Second, 100*time.Millisecond, "second RTMP publisher after reload")
+	// log.level warn (reloaded): the second publish's info lines are not written.
+	require.NotContains(t, n.Logs(), "stream=live/l2", "log.level reloaded to warn")
 }
 
 // TestOpsJSONLogs: with log.format json every log line is one JSON object, and the lines about a

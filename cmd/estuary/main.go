@@ -62,7 +62,6 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 
 	log, level := newLogger(cfg.Log, stderr)
 	slog.SetDefault(log)
-	_ = level
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -78,6 +77,7 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	a.printURLs(stdout)
+	a.reloaders = append(a.reloaders, func(c Config) { level.Set(logLevel(c.Log.Level)) })
 	// SIGHUP reloads the config file and applies what can change live (a.reload); a bad file is
 	// reported and the running config kept.
 	hup := make(chan os.Signal, 1)
@@ -110,16 +110,7 @@ wait:
 // newLogger builds the process logger (log.level, log.format) with a LevelVar.
 func newLogger(c LogConfig, w io.Writer) (*slog.Logger, *slog.LevelVar) {
 	level := new(slog.LevelVar)
-	switch c.Level {
-	case "debug":
-		level.Set(slog.LevelDebug)
-	case "warn":
-		level.Set(slog.LevelWarn)
-	case "error":
-		level.Set(slog.LevelError)
-	default:
-		level.Set(slog.LevelInfo)
-	}
+	level.Set(logLevel(c.Level))
 	opts := &slog.HandlerOptions{Level: level}
 	var h slog.Handler
 	if c.Format == "json" {
@@ -128,4 +119,17 @@ func newLogger(c LogConfig, w io.Writer) (*slog.Logger, *slog.LevelVar) {
 		h = slog.NewTextHandler(w, opts)
 	}
 	return slog.New(h), level
+}
+
+// logLevel maps log.level to slog's (info for anything else).
+func logLevel(name string) slog.Level {
+	switch name {
+	case "debug":
+		return slog.LevelDebug
+	case "warn":
+		return slog.LevelWarn
+	case "error":
+		return slog.LevelError
+	}
+	return slog.LevelInfo
 }

@@ -16,7 +16,9 @@ import (
 // repoRoot is the module root (this package is cmd/estuary).
 const repoRoot = "../.."
 
-func repoPath(p string) string { return filepath.Join(repoRoot, filepath.FromSlash(strings.TrimPrefix(p, "./"))) }
+func repoPath(p string) string {
+	return filepath.Join(repoRoot, filepath.FromSlash(strings.TrimPrefix(p, "./")))
+}
 
 func requireExists(t *testing.T, p, from string) {
 	t.Helper()
