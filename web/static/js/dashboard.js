@@ -33,6 +33,7 @@ function fmtBytes(n) {
 }
 
 function fmtKbps(k) {
+  if (k === undefined || k === null) return '–';
   if (!k) return '0 kbit/s';
   return k >= 1000 ? `${(k / 1000).toFixed(2)} Mbit/s` : `${Math.round(k)} kbit/s`;
 }
@@ -112,7 +113,8 @@ function renderStreams(streams, now) {
     tr.insertCell().textContent = audioText(s.audio);
     const v = s.viewers || {};
     tr.insertCell().textContent = Object.keys(v).length ? Object.entries(v).map(([p, n]) => `${p} ${n}`).join(', ') : '0';
-    const last = spark.length ? spark[spark.length - 1] : (s.kbps && s.kbps.recv_30s) || 0;
+    // The first refresh has no rate of its own yet: the API's 30 s average, if any.
+    const last = spark.length ? spark[spark.length - 1] : (s.kbps && s.kbps.recv_30s) || null;
     const inCell = tr.insertCell();
     inCell.className = 'num';
     inCell.textContent = fmtKbps(last);
