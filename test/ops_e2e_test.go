@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/webrtc/v4"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -235,7 +236,7 @@ func TestOpsSIGTERMDrain(t *testing.T) {
 	ff := harness.FFmpegPush(t, n.RTMPURL("live/x"), harness.FFmpegArgs{})
 	require.Eventually(t, func() bool { return rc.Exists(ctx, "estuary:stream:live/x").Val() == 1 }, 20*time.Second, 50*time.Millisecond, "lease taken")
 	require.Equal(t, int64(1), rc.Exists(ctx, "estuary:node:drain-1").Val())
-	video, _ := whepPlay(t, n, "live/x")
+	states, video := opsWHEPState(t, n, "live/x")
 	flvBytes, flvDone := opsFLVViewerDone(t, n, "live/x")
 	require.Eventually(t, func() bool { return video.Load() > 0 && flvBytes.Load() > 0 }, 15*time.Second, 50*time.Millisecond)
 	fams := opsScrape(t, n)
@@ -275,6 +276,18 @@ func TestOpsSIGTERMDrain(t *testing.T) {
 	case <-flvDone:
 	case <-time.After(time.Second):
 		t.Fatal("the HTTP-FLV viewer's response did not end")
+	}
+	// The WHEP viewer's PeerConnection learns of the close (DTLS close_notify) rather than timing out.
+	for closed := false; !closed; {
+		select {
+		case st := <-states:
+			if st == webrtc.PeerConnectionStateClosed {
+				t.Logf("WHEP viewer: %s %v after SIGTERM", st, time.Since(start).Round(time.Millisecond))
+				closed = true
+			}
+		case <-time.After(3 * time.Second):
+			t.Fatal("the WHEP viewer was not told of the close")
+		}
 	}
 	select {
 	case <-ff.Done():
@@ -520,4 +533,45 @@ func TestOpsDashboardCluster(t *testing.T) {
 	shot, err := page.Screenshot("dashboard-cluster")
 	require.NoError(t, err)
 	t.Logf("screenshot %s", shot)
+}
+
+// opsWHEPState plays key over WHEP with a pion client and reports its connection state changes.
+func opsWHEPState(t *testing.T, n *harness.Node, key string) (states chan webrtc.PeerConnectionState, rtp *atomic.Int64) {
+	t.Helper()
+	var se webrtc.SettingEngine
+	se.SetIncludeLoopbackCandidate(true)
+	m := &webrtc.MediaEngine{}
+	require.NoError(t, m.RegisterDefaultCodecs())
+	pc, err := webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithMediaEngine(m)).NewPeerConnection(webrtc.Configuration{})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = pc.Close() })
+	_, err = pc.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly})
+	require.NoError(t, err)
+	states = make(chan webrtc.PeerConnectionState, 16)
+	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+		select {
+		case states <- s:
+		default:
+		}
+	})
+	rtp = new(atomic.Int64)
+	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		buf := make([]byte, 1500)
+		for {
+			k, _, err := tr.Read(buf)
+			if err != nil {
+				return
+			}
+			rtp.Add(int64(k))
+		}
+	})
+	offer, err := pc.CreateOffer(nil)
+	require.NoError(t, err)
+	gathered := webrtc.GatheringCompletePromise(pc)
+	require.NoError(t, pc.SetLocalDescription(offer))
+	<-gathered
+	code, answer := opsPost(t, n, "/whep/"+key, pc.LocalDescription().SDP)
+	require.Equal(t, http.StatusCreated, code, answer)
+	require.NoError(t, pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}))
+	return states, rtp
 }
