@@ -575,3 +575,34 @@ func opsWHEPState(t *testing.T, n *harness.Node, key string) (states chan webrtc
 	require.NoError(t, pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}))
 	return states, rtp
 }
+
+// TestOpsMaxStreams: limits.max_streams 1 refuses a second RTMP stream with the reason; SIGHUP with
+// max_streams 2 admits it while the first keeps flowing.
+func TestOpsMaxStreams(t *testing.T) {
+	n := harness.StartNode(t, harness.NodeOptions{Set: map[string]any{"limits.max_streams": 1}})
+	ffmpegPushRTMP(t, n.RTMPURL("live/s1"), "320x240")
+	require.Eventually(t, func() bool {
+		return opsValue(opsScrape(t, n), "estuary_publishers", "protocol", "rtmp") == 1
+	}, 20*time.Second, 100*time.Millisecond)
+	second := harness.FFmpegPush(t, n.RTMPURL("live/s2"), harness.FFmpegArgs{NoAudio: true})
+	select {
+	case <-second.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("a publish over limits.max_streams was not refused")
+	}
+	require.Contains(t, n.Logs(), "limits.max_streams reached")
+	t.Logf("ffmpeg over the limit: %s", strings.TrimSpace(second.Stderr()))
+	require.Equal(t, 1.0, opsValue(opsScrape(t, n), "estuary_streams"))
+
+	opsRewriteConfig(t, n, map[string]any{"limits.max_streams": 2})
+	require.NoError(t, n.Signal(syscall.SIGHUP))
+	require.Eventually(t, func() bool { return strings.Contains(n.Logs(), "msg=reloaded") }, 5*time.Second, 50*time.Millisecond)
+	harness.FFmpegPush(t, n.RTMPURL("live/s2"), harness.FFmpegArgs{NoAudio: true})
+	require.Eventually(t, func() bool {
+		return opsValue(opsScrape(t, n), "estuary_publishers", "protocol", "rtmp") == 2
+	}, 15*time.Second, 100*time.Millisecond, "second stream after reload")
+	before := opsValue(opsScrape(t, n), "estuary_stream_received_bytes_total", "stream", "live/s1", "track", "video")
+	require.Eventually(t, func() bool {
+		return opsValue(opsScrape(t, n), "estuary_stream_received_bytes_total", "stream", "live/s1", "track", "video") > before
+	}, 5*time.Second, 100*time.Millisecond, "the first stream flows on")
+}
