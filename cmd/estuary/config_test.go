@@ -223,6 +223,7 @@ func TestValidate(t *testing.T) {
 		{name: "zero keyframe interval", mod: func(c *Config) { c.WebRTC.KeyframeInterval = 0 }, wantErr: "webrtc.keyframe_interval"},
 		{name: "negative grace", mod: func(c *Config) { c.SFU.Grace = -time.Second }, wantErr: "sfu.grace"},
 		{name: "zero grace", mod: func(c *Config) { c.SFU.Grace = 0 }, wantErr: "sfu.grace"},
+		{name: "calls sfu mode not built", mod: func(c *Config) { c.Calls.Mode = "sfu" }, wantErr: "calls.mode: sfu is not built yet"},
 		{name: "negative gop bytes", mod: func(c *Config) { c.SFU.GOPCacheMaxBytes = -5 }, wantErr: "sfu.gop_cache_max_bytes"},
 		{name: "turn listen bad", mod: func(c *Config) { c.TURN.Listen = "x" }, wantErr: "turn.listen"},
 		{name: "turn off no listen", mod: func(c *Config) { c.TURN.Enabled = false; c.TURN.Listen = "" }},
