@@ -157,3 +157,12 @@ if [ -n "${BENCH_MEDIAMTX:-}" ]; then
   for n in $HLS_COUNTS; do run_mtx hls "$n"; done
 fi
 echo; echo "bench: JSON reports in $OUT"
+
+# ---------------------------------------------------------------------------------------------------
+# Cluster: origin CPU with three edges and 300 WHEP viewers (100 per edge) against one standalone node
+# with 300 viewers (issue 9; test/cluster_bench_e2e_test.go, needs redis-server). BENCH_CLUSTER=0 skips it.
+if [ "${BENCH_CLUSTER:-1}" != 0 ]; then
+  echo; echo "== cluster: go test -tags e2e -run '^\$' -bench ClusterOriginCPU -benchtime 1x ./test/"
+  ESTUARY_BIN=$ROOT/bin/estuary go test -tags e2e -count=1 -run '^$' -bench ClusterOriginCPU -benchtime 1x ./test/ \
+    | tee "$OUT/cluster-origin-cpu.txt" || echo "bench: cluster origin CPU failed"
+fi

@@ -63,9 +63,11 @@ func relayHopLatency(origin, edge []rtmpRecv, since time.Time) (p50, p99 time.Du
 // TestClusterTopology (issue 9): the reference deployment on this machine: Redis; origins
 // origin1-3 on 127.0.0.11-13; edges edge1-3 on 127.0.0.21-23 (SRS API on their own address); haproxy on
 // 127.0.0.10:19350 over the origins and nginx on 127.0.0.10:8088 over the edges, from configs/haproxy.cfg
-// and configs/nginx.conf with the addresses substituted. (Each node's HTTP and RTMP ports are free
-// ports, not 9090/19350 and 8080/1935: the harness picks its nodes' ports.)
-// ffmpeg pushes through haproxy; through nginx a pion WHEP viewer plays and ffprobe reads HTTP-FLV;
+// and configs/nginx.conf with the addresses substituted. The nodes listen on the issue's ports (origins
+// RTMP :19350 and HTTP :9090, edges RTMP :1935 and HTTP :8080: each on its own loopback address, so
+// fixed ports collide with nothing); WebRTC and SRS API ports are free ports of each node's address.
+// ffmpeg pushes through haproxy; through nginx a pion WHEP viewer plays, ffprobe reads HTTP-FLV and
+// HLS (the /live/test.m3u8 redirect to /n/{edge}/hls/... is routed by nginx to that edge);
 // /api/v1/cluster names the origin; three edges with many viewers each cost the origin three relays;
 // exactly one Access-Control-Allow-Origin header through nginx; the relay hop latency is printed; then
 // kill -9 of the origin holding the stream, ffmpeg pushes again through haproxy and the viewers on the
@@ -75,7 +77,7 @@ func TestClusterTopology(t *testing.T) {
 	var origins, edges []*harness.Node
 	for i := 1; i <= 3; i++ {
 		origins = append(origins, harness.StartNode(t, harness.NodeOptions{
-			Addr: "127.0.0.1" + strconv.Itoa(i), NodeID: "origin" + strconv.Itoa(i), Set: map[string]any{
+			Addr: "127.0.0.1" + strconv.Itoa(i), NodeID: "origin" + strconv.Itoa(i), RTMPPort: 19350, HTTPPort: 9090, Set: map[string]any{
 				"role": "origin", "cluster.redis": redis.URL(), "cluster.node_ttl": "1s",
 				"cluster.token": clusterTestToken, "http.cors": "",
 			}}))
@@ -86,7 +88,7 @@ func TestClusterTopology(t *testing.T) {
 	}
 	for i := 1; i <= 3; i++ {
 		edges = append(edges, harness.StartNode(t, harness.NodeOptions{
-			Addr: "127.0.0.2" + strconv.Itoa(i), NodeID: "edge" + strconv.Itoa(i), SRSAPI: true, Set: map[string]any{
+			Addr: "127.0.0.2" + strconv.Itoa(i), NodeID: "edge" + strconv.Itoa(i), RTMPPort: 1935, HTTPPort: 8080, SRSAPI: true, Set: map[string]any{
 				"role": "edge", "cluster.redis": redis.URL(), "cluster.node_ttl": "1s",
 				"cluster.token": clusterTestToken, "cluster.origins": originAddrs, "http.cors": "",
 			}}))
@@ -121,6 +123,29 @@ func TestClusterTopology(t *testing.T) {
 	t.Logf("the stream is on %s (through haproxy)", holder)
 	origin := byID[holder]
 	require.NotNil(t, origin)
+	for _, o := range origins {
+		require.Equal(t, o.Addr+":19350", o.RTMPAddr)
+		require.Equal(t, "http://"+o.Addr+":9090", o.HTTPURL)
+	}
+	for _, e := range edges {
+		require.Equal(t, e.Addr+":1935", e.RTMPAddr)
+		require.Equal(t, "http://"+e.Addr+":8080", e.HTTPURL)
+		require.True(t, strings.HasPrefix(e.SRSAPIURL, "http://"+e.Addr+":"), e.SRSAPIURL)
+	}
+	// Start each edge's HLS muxer now (a first request waits for a segment), so the HLS checks through
+	// nginx below find segments on whichever edge they land on.
+	hlsWarm := make(chan int, len(edges))
+	for _, e := range edges {
+		go func() {
+			code := 0
+			c := &http.Client{Timeout: 15 * time.Second}
+			if resp, err := c.Get(e.HTTPURL + "/" + key + ".m3u8"); err == nil {
+				code = resp.StatusCode
+				resp.Body.Close()
+			}
+			hlsWarm <- code
+		}()
+	}
 
 	// Through nginx: /api/v1/cluster names the origin, exactly one CORS header.
 	resp, err := http.Get(nginxURL + "/api/v1/cluster")
@@ -177,7 +202,39 @@ func TestClusterTopology(t *testing.T) {
 		return atomic.LoadInt64(&flv.bytes) > 10000
 	}, 15*time.Second, 50*time.Millisecond, "every watched viewer plays")
 	require.Equal(t, map[string]int{key: 3}, clusterRelays(t, origin), "the origin serves exactly three relays")
-	time.Sleep(2 * time.Second) // more samples for the hop latency
+	// HLS through nginx (also gives the hop latency more samples): the entry point redirects to
+	// /n/{edge}/hls/..., which nginx routes to that edge; ffprobe reads both streams.
+	hlsStart := time.Now()
+	for range edges {
+		t.Logf("HLS warm-up request on an edge: %d", <-hlsWarm)
+	}
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err = noFollow.Get(nginxURL + "/" + key + ".m3u8")
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusFound, resp.StatusCode)
+	loc := resp.Header.Get("Location")
+	var hlsEdge *harness.Node
+	for _, e := range edges {
+		if loc == "/n/"+e.NodeID+"/hls/"+key+"/index.m3u8" {
+			hlsEdge = e
+		}
+	}
+	require.NotNil(t, hlsEdge, "the redirect names an edge's muxer: %q", loc)
+	for range 3 { // several requests: round robin must not matter for /n/{node_id}/ paths
+		r := hlsGet(t, nginxURL+loc)
+		require.Equal(t, http.StatusOK, r.code, "%s through nginx: %s", loc, r.body)
+		require.Equal(t, []string{"*"}, r.header.Values("Access-Control-Allow-Origin"), "one CORS header on HLS")
+		uris := hlsURIs(r.body)
+		require.NotEmpty(t, uris, r.body)
+		m := hlsGet(t, r.url[:strings.LastIndexByte(r.url, '/')+1]+uris[0])
+		require.Equal(t, http.StatusOK, m.code, "media playlist through nginx: %s", m.body)
+	}
+	flvProbeURL(t, nginxURL+"/"+key+".m3u8", 4, 2, "h264", "aac")
+	t.Logf("HLS through nginx (redirected to %s) checked in %s", hlsEdge.NodeID, time.Since(hlsStart).Round(time.Millisecond))
+	if d := time.Until(hlsStart.Add(2 * time.Second)); d > 0 {
+		time.Sleep(d) // 2 s more samples for the hop latency
+	}
 	p50, p99, n := relayHopLatency(onOrigin.packets("video"), watched[0].packets("video"), liveSince)
 	require.Positive(t, n, "packets matched between the origin and the edge")
 	t.Logf("relay hop latency (edge viewer vs origin viewer, %d video packets): p50 %s, p99 %s", n, p50, p99)

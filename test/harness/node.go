@@ -31,6 +31,9 @@ type NodeOptions struct {
 	Config string
 	// Set overrides single keys by dotted path, after Config: {"sfu.grace": "2s", "role": "edge"}.
 	Set map[string]any
+	// HTTPPort and RTMPPort fix the HTTP and RTMP listen ports on Addr (0: a free port each). Use
+	// them only with an address of the test's own (127.0.0.x), like the cluster topology's nodes.
+	HTTPPort, RTMPPort int
 	// SRSAPI turns http.srs_api_listen on, on a free port of Addr (off by default).
 	SRSAPI bool
 	// Env is added to the process environment (e.g. "ESTUARY_LOG_LEVEL=debug").
@@ -165,8 +168,13 @@ func StartNode(t testing.TB, opts NodeOptions) *Node {
 	}
 	ip := opts.Addr
 	n := &Node{t: t, Addr: ip, NodeID: opts.NodeID}
-	n.HTTPPort = FreePort(t, ip)
-	n.RTMPPort = FreePort(t, ip)
+	n.HTTPPort, n.RTMPPort = opts.HTTPPort, opts.RTMPPort
+	if n.HTTPPort == 0 {
+		n.HTTPPort = FreePort(t, ip)
+	}
+	if n.RTMPPort == 0 {
+		n.RTMPPort = FreePort(t, ip)
+	}
 	n.UDPPort = FreePort(t, ip)
 	n.TCPPort = FreePort(t, ip)
 	n.HTTPURL = "http://" + net.JoinHostPort(ip, strconv.Itoa(n.HTTPPort))
