@@ -185,8 +185,8 @@ func TestRTMPMatrixE2EResolutionChange(t *testing.T) {
 	require.Greater(t, len(f1), 25)
 	require.Greater(t, len(f2), 50)
 	s1, s2 := rtmpSlope(f1[:len(f1)-15]), rtmpSlope(f2[5:len(f2)-15])
-	t.Logf("resolution change: %d video packets (%d from the 320x240 push), SN gaps %d, %d frames decoded, by width %v, pictures %v, RTP clock slope %.3f then %.3f",
-		len(pkts), n1, gaps, len(widths), byWidth, types, s1, s2)
+	t.Logf("resolution change: %d video packets (%d from the 320x240 push), the 640x360 push's first packet %v after the first push ended (sfu.grace 10 s), SN gaps %d, %d frames decoded, by width %v, pictures %v, RTP clock slope %.3f then %.3f",
+		len(pkts), n1, pkts[n1].at.Sub(firstEnd).Round(time.Millisecond), gaps, len(widths), byWidth, types, s1, s2)
 	require.Zero(t, gaps, "sequence numbers are continuous across the republish")
 	require.Greater(t, byWidth[320], 25)
 	require.Greater(t, byWidth[640], 50)
