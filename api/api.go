@@ -32,6 +32,9 @@ type Config struct {
 	Window time.Duration
 	// Version is reported by /api/v1/summaries.
 	Version string
+	// HiddenProtocols are subscriber protocols that are not viewers (internal subscribers such as the
+	// shared FLV/HLS muxer source): they are neither listed nor counted. Default none.
+	HiddenProtocols []string
 }
 
 // Deps are the API's collaborators. Hub is required.
@@ -43,6 +46,9 @@ type Deps struct {
 	Cluster func(ctx context.Context) (any, error)
 	// Now is the clock (tests). Default time.Now.
 	Now func() time.Time
+	// Viewers, when set, lists the viewers served outside the hub's subscribers (HTTP-FLV, RTMP play).
+	// It is called per request, so it may read components wired after the API.
+	Viewers func() []Viewer
 }
 
 // API is the HTTP API. Close stops its background sampler.
@@ -51,6 +57,7 @@ type API struct {
 	hub     *sfu.Hub
 	log     *slog.Logger
 	cluster func(ctx context.Context) (any, error)
+	viewers func() []Viewer
 	now     func() time.Time
 	started time.Time
 
@@ -89,6 +96,7 @@ func New(cfg Config, deps Deps) *API {
 		hub:     deps.Hub,
 		log:     log.With("component", "api"),
 		cluster: deps.Cluster,
+		viewers: deps.Viewers,
 		now:     now,
 		started: now(),
 		rates:   map[string]*streamRates{},

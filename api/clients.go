@@ -83,8 +83,34 @@ func (a *API) clients() []clientJSON {
 			out = append(out, a.clientJSON(s, p, true))
 		}
 		for _, sub := range s.Subscribers() {
-			out = append(out, a.clientJSON(s, sub, false))
+			if !a.hidden(sub.Info().Protocol) {
+				out = append(out, a.clientJSON(s, sub, false))
+			}
 		}
+	}
+	for _, v := range a.extViewers("") {
+		out = append(out, a.viewerJSON(v))
+	}
+	return out
+}
+
+// viewerJSON describes a viewer of Deps.Viewers (HTTP-FLV, RTMP play).
+func (a *API) viewerJSON(v Viewer) clientJSON {
+	out := clientJSON{
+		ID: v.Info.ID, VHost: "__defaultVhost__", Stream: v.Stream, RemoteAddr: v.Info.RemoteAddr, IP: v.Info.RemoteAddr,
+		URL: "/" + v.Stream, Type: "subscriber", Protocol: v.Info.Protocol, SendBytes: v.Bytes,
+	}
+	if a.hub != nil {
+		if s := a.hub.Stream(v.Stream); s != nil {
+			out.StreamID = streamID(s)
+		}
+	}
+	if host, _, err := net.SplitHostPort(v.Info.RemoteAddr); err == nil {
+		out.IP = host
+	}
+	if !v.Info.Started.IsZero() {
+		out.Start = v.Info.Started.UTC().Format(time.RFC3339Nano)
+		out.Alive = a.now().Sub(v.Info.Started).Seconds()
 	}
 	return out
 }
@@ -110,6 +136,16 @@ func (a *API) handleKick(w http.ResponseWriter, r *http.Request) {
 	var c sfu.Client
 	if a.hub != nil && id != "" {
 		c = a.hub.Client(id)
+	}
+	if c == nil && id != "" {
+		for _, v := range a.extViewers("") {
+			if v.Info.ID == id && v.Kick != nil {
+				v.Kick()
+				a.log.Info("client kicked", "stream", v.Stream, "client_id", id, "protocol", v.Info.Protocol, "remote_addr", v.Info.RemoteAddr)
+				a.writeJSON(w, http.StatusOK, okReply{Server: a.cfg.NodeID})
+				return
+			}
+		}
 	}
 	if c == nil {
 		a.writeError(w, statusOf(ErrNotFound), "client "+id+" not found")

@@ -147,8 +147,17 @@ func (a *API) streamJSON(s *sfu.Stream) streamJSON {
 		out.Clients++
 	}
 	for _, sub := range s.Subscribers() {
+		proto := sub.Info().Protocol
+		if a.hidden(proto) {
+			continue
+		}
 		out.Clients++
-		out.Viewers[sub.Info().Protocol]++
+		out.Viewers[proto]++
+	}
+	for _, v := range a.extViewers(key) {
+		out.Clients++
+		out.Viewers[v.Info.Protocol]++
+		out.SendBytes += v.Bytes
 	}
 	var aac, other *audioJSON
 	for _, t := range s.Tracks() {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/estuary-media/estuary/bridge/frames"
@@ -371,6 +372,7 @@ type Viewer struct {
 	st   *stream
 	max  int
 	info sfu.ClientInfo
+	sent atomic.Uint64 // FLV bytes handed out by Next (tag headers, bodies, previous-tag sizes)
 
 	mu       sync.Mutex
 	q        []*Tag
@@ -441,6 +443,12 @@ func (v *Viewer) SetRemoteAddr(addr, protocol string) {
 
 // StreamKey is the key of the viewer's stream.
 func (v *Viewer) StreamKey() string { return v.st.key }
+
+// tagOverhead is an FLV tag's header (11 bytes) and trailing previous-tag size (4 bytes).
+const tagOverhead = 15
+
+// Bytes is what the viewer was handed so far (FLV tags with headers; for the API).
+func (v *Viewer) Bytes() uint64 { return v.sent.Load() }
 
 // Kick ends the viewer (API kick): its connection closes.
 func (v *Viewer) Kick() { v.end(nil) }
@@ -558,6 +566,11 @@ func (v *Viewer) Next(ctx context.Context, buf []*Tag) ([]*Tag, error) {
 			clear(v.q)
 			v.q = v.q[:0]
 			v.mu.Unlock()
+			n := 0
+			for _, t := range buf {
+				n += tagOverhead + len(t.Body)
+			}
+			v.sent.Add(uint64(n))
 			return buf, nil
 		}
 		if !v.lagSince.IsZero() {

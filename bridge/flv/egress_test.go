@@ -561,6 +561,8 @@ func TestViewersListAndKick(t *testing.T) {
 	require.NotEmpty(t, info.ID)
 	require.NotEmpty(t, info.RemoteAddr)
 	require.Equal(t, "live/v", vs[0].StreamKey())
+	require.Eventually(t, func() bool { return vs[0].Bytes() > 1000 }, 3*time.Second, 10*time.Millisecond, "bytes sent are counted")
+	t.Logf("viewer sent %d bytes", vs[0].Bytes())
 	vs[0].Kick()
 	_, err = io.Copy(io.Discard, resp.Body) // the server ends the response
 	require.NoError(t, err)

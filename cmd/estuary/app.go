@@ -107,8 +107,8 @@ func newApp(cfg Config, log *slog.Logger) (*app, error) {
 
 	a.api = api.New(api.Config{
 		NodeID: cfg.NodeID, Role: cfg.Role, Token: cfg.HTTP.APIToken, Advertise: cfg.Cluster.Advertise,
-		Version: version,
-	}, api.Deps{Hub: a.hub, Logger: log, Cluster: a.clusterView})
+		Version: version, HiddenProtocols: []string{frames.Protocol},
+	}, api.Deps{Hub: a.hub, Logger: log, Cluster: a.clusterView, Viewers: flvViewers(a)})
 	a.finals = append(a.finals, a.api.Close)
 	a.api.Register(a.mux)
 

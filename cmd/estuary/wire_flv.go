@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/estuary-media/estuary/api"
 	"github.com/estuary-media/estuary/bridge/audio"
 	"github.com/estuary-media/estuary/bridge/flv"
 	"github.com/estuary-media/estuary/bridge/frames"
@@ -52,4 +53,21 @@ func wireFLV(a *app) error {
 	// Viewers end before the hub closes (their hijacked connections are not the HTTP server's).
 	a.closers = append(a.closers, srv.Close)
 	return nil
+}
+
+// flvViewers lists the HTTP-FLV and RTMP play viewers (they read the FLV server) for the API; it reads
+// a.flvServer per call, as the API is made before wireFLV runs.
+func flvViewers(a *app) func() []api.Viewer {
+	return func() []api.Viewer {
+		srv := a.flvServer
+		if srv == nil {
+			return nil
+		}
+		vs := srv.Viewers()
+		out := make([]api.Viewer, 0, len(vs))
+		for _, v := range vs {
+			out = append(out, api.Viewer{Info: v.Info(), Stream: v.StreamKey(), Bytes: v.Bytes(), Kick: v.Kick})
+		}
+		return out
+	}
 }
