@@ -64,6 +64,8 @@ type Deps struct {
 	Connections func() map[string]int
 	// Refused returns connections refused by limits.max_connections, by protocol.
 	Refused func() map[string]uint64
+	// NACKs returns the packets WebRTC viewers asked for by RTCP NACK (signaling.Server.NACKs).
+	NACKs func() uint64
 }
 
 // Metrics owns the Prometheus registry of a node.

@@ -107,6 +107,7 @@ func TestScrape(t *testing.T) {
 	hub := sfu.NewHub(sfu.Config{Grace: 10 * time.Millisecond}, sfu.Deps{})
 	defer hub.Close()
 	relays := []Relay{{Stream: "live/a", Direction: "serve", Up: true, Sessions: 2}, {Stream: "live/b", Direction: "pull", Up: false}}
+	var nacks atomic.Uint64
 	m, err := New(Config{NodeID: "n1", Role: "origin", Version: "v", HiddenProtocols: []string{"mux"}}, Deps{
 		Hub:         hub,
 		Viewers:     func() []Viewer { return []Viewer{{Protocol: "flv", Dropped: 4}, {Protocol: "flv"}} },
@@ -114,6 +115,7 @@ func TestScrape(t *testing.T) {
 		Relays:      func() []Relay { return relays },
 		Connections: func() map[string]int { return map[string]int{"rtmp": 2} },
 		Refused:     func() map[string]uint64 { return map[string]uint64{"rtmp": 5} },
+		NACKs:       func() uint64 { return nacks.Load() },
 	})
 	require.NoError(t, err)
 
@@ -182,6 +184,10 @@ func TestScrape(t *testing.T) {
 	require.Equal(t, 2.0, value(fams, "estuary_connections", "protocol", "rtmp"))
 	require.Equal(t, 5.0, value(fams, "estuary_connections_refused_total", "protocol", "rtmp"))
 	require.Equal(t, 4.0, value(fams, "estuary_frame_viewer_dropped_total"))
+	require.Equal(t, 0.0, value(fams, "estuary_nacks_received_total"))
+	nacks.Add(17)
+	fams = scrape(t, m.Handler())
+	require.Equal(t, 17.0, value(fams, "estuary_nacks_received_total"))
 	before := value(fams, "estuary_sent_bytes_total")
 
 	// The viewer leaves and the stream ends: node totals never go down.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/bits"
 	"strings"
 
 	"github.com/pion/rtcp"
@@ -143,7 +144,7 @@ func (s *Server) play(ctx context.Context, key, offerSDP, remoteAddr string) (*s
 		return fail(fmt.Errorf("%w: none of the stream's tracks can be sent with the codecs offered", ErrNoCodec))
 	}
 	for _, o := range outs {
-		ss.goTracked(func() { readSenderRTCP(o) })
+		ss.goTracked(func() { s.readSenderRTCP(o) })
 	}
 	ss.negMu.Lock()
 	answer, err := ss.answer(ctx)
@@ -164,18 +165,32 @@ func (s *Server) play(ctx context.Context, key, offerSDP, remoteAddr string) (*s
 }
 
 // readSenderRTCP reads a viewer's RTCP for one track (the NACK responder and reports need it read)
-// and turns PLI and FIR into keyframe requests.
-func readSenderRTCP(o *outTrack) {
+// and turns PLI and FIR into keyframe requests; it counts the packets NACKs ask for (Server.NACKs).
+func (s *Server) readSenderRTCP(o *outTrack) {
 	for {
 		pkts, _, err := o.sender.ReadRTCP()
 		if err != nil {
 			return
 		}
 		for _, p := range pkts {
-			switch p.(type) {
+			switch p := p.(type) {
 			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
 				o.track.RequestKeyframe()
+			case *rtcp.TransportLayerNack:
+				s.nacks.Add(nackedPackets(p))
 			}
 		}
 	}
 }
+
+// nackedPackets is how many packets a NACK asks for (each pair: its packet ID and the bitmask's ones).
+func nackedPackets(n *rtcp.TransportLayerNack) uint64 {
+	var k uint64
+	for _, pair := range n.Nacks {
+		k += 1 + uint64(bits.OnesCount16(uint16(pair.LostPackets)))
+	}
+	return k
+}
+
+// NACKs is the number of lost packets WHEP viewers have asked for by RTCP NACK since start.
+func (s *Server) NACKs() uint64 { return s.nacks.Load() }

@@ -105,6 +105,7 @@ func TestNACK(t *testing.T) {
 			}
 			require.NotZero(t, ssrc)
 			want := v.snapshot("video").lastSN - 3
+			nacksBefore := e.srv.NACKs()
 			require.NoError(t, v.pc.WriteRTCP([]rtcp.Packet{&rtcp.TransportLayerNack{MediaSSRC: ssrc,
 				Nacks: []rtcp.NackPair{{PacketID: want}}}}))
 			dup := "video: duplicate " + itoa(int(want))
@@ -124,6 +125,9 @@ func TestNACK(t *testing.T) {
 				time.Sleep(20 * time.Millisecond)
 			}
 			t.Logf("viewer NACK for %d retransmitted: %v; publisher NACKed for its missing packet: %d", want, retransmitted(), nacked.Load())
+			// The viewer's NACK (one packet asked for) is counted for /metrics either way.
+			require.Eventually(t, func() bool { return e.srv.NACKs() >= nacksBefore+1 }, 2*time.Second, 10*time.Millisecond)
+			t.Logf("NACKed packets counted: %d", e.srv.NACKs())
 			if tc.noNACK {
 				require.False(t, retransmitted())
 				require.Zero(t, nacked.Load())

@@ -12,6 +12,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/webrtc/v4"
@@ -54,6 +55,9 @@ type Deps struct {
 	Logger *slog.Logger
 	// ICEServers, when set, returns the ICE servers for one request (time-limited TURN credentials).
 	ICEServers func(r *http.Request) []webrtc.ICEServer
+	// Authorizer, when set, decides each WHIP/WHEP/SRS publish and play (Bearer token, or the
+	// SRS streamurl's ?token=); refusals answer 401/403 (SRS: an error code). Nil allows all.
+	Authorizer sfu.Authorizer
 }
 
 // Server serves WHIP, WHEP, their session resources and the SRS RTC API.
@@ -63,11 +67,13 @@ type Server struct {
 	engine *rtc.Engine
 	log    *slog.Logger
 	ice    func(r *http.Request) []webrtc.ICEServer
+	auth   sfu.Authorizer
 
 	mu       sync.Mutex
 	closed   bool                // guarded by mu
 	sessions map[string]*session // by resource ID; guarded by mu
 	wg       sync.WaitGroup      // teardown goroutines (see spawn)
+	nacks    atomic.Uint64       // packets asked for by viewers' NACKs (NACKs)
 }
 
 // New makes a Server.
@@ -103,7 +109,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	}
 	s := &Server{
 		cfg: cfg, hub: deps.Hub, engine: deps.Engine, log: log.With("component", "signaling"),
-		ice: deps.ICEServers, sessions: map[string]*session{},
+		ice: deps.ICEServers, sessions: map[string]*session{}, auth: deps.Authorizer,
 	}
 	if s.ice == nil {
 		servers := cfg.ICEServers

@@ -34,6 +34,9 @@ func wireMetrics(a *app) error {
 	if a.relay != nil || a.puller != nil {
 		deps.Relays = func() []metrics.Relay { return relayMetrics(a.relay, a.puller) }
 	}
+	if sig := a.sig; sig != nil {
+		deps.NACKs = sig.NACKs
+	}
 	if connCounts != nil {
 		deps.Connections, deps.Refused = connCounts(a)
 	}
