@@ -31,6 +31,7 @@ type nodeCollector struct {
 	sViewers, relays, regLeases, regErrors          *prometheus.Desc
 	regRetaken, regLost, regUnreachable, conns, ref *prometheus.Desc
 	viewerDropped, kfReqs, sKFReqs, nacks           *prometheus.Desc
+	transcode                                       *prometheus.Desc
 
 	mu     sync.Mutex // guards the fields below (concurrent scrapes)
 	gen    uint64
@@ -59,6 +60,7 @@ func newNodeCollector(cfg Config, deps Deps) *nodeCollector {
 		dropped:        d("dropped_packets_total", "Packets dropped for slow viewers (WebRTC writers)."),
 		kfReqs:         d("keyframe_requests_total", "Keyframe requests forwarded to publishers (PLIs for WebRTC publishers)."),
 		nacks:          d("nacks_received_total", "Lost packets WebRTC viewers asked for by RTCP NACK."),
+		transcode:      d("transcode_seconds_total", "Time spent transcoding audio (decode, resample, encode), by direction.", "direction"),
 		sKFReqs:        d("stream_keyframe_requests_total", "Keyframe requests forwarded to the publisher, per stream and track.", "stream", "track"),
 		viewerDropped:  d("frame_viewer_dropped_total", "Tags dropped for slow frame-output viewers (FLV, RTMP play) now connected."),
 		sInBytes:       d("stream_received_bytes_total", "RTP payload bytes received, per stream and track.", "stream", "track"),
@@ -85,7 +87,7 @@ func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		c.info, c.streams, c.publishers, c.viewers, c.inBytes, c.inPkts, c.outBytes, c.outPkts, c.dropped,
 		c.viewerDropped, c.kfReqs, c.sKFReqs, c.sInBytes, c.sInPkts, c.sOutBytes, c.sOutPkts, c.sDrop, c.sViewers, c.relays,
-		c.regLeases, c.regErrors, c.regRetaken, c.regLost, c.regUnreachable, c.conns, c.ref, c.nacks,
+		c.regLeases, c.regErrors, c.regRetaken, c.regLost, c.regUnreachable, c.conns, c.ref, c.nacks, c.transcode,
 	} {
 		ch <- d
 	}
@@ -246,6 +248,12 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	if c.deps.NACKs != nil {
 		counter(c.nacks, c.deps.NACKs())
+	}
+	if c.deps.TranscodeSeconds != nil {
+		m := c.deps.TranscodeSeconds()
+		for _, dir := range sortedKeys(m) {
+			ch <- prometheus.MustNewConstMetric(c.transcode, prometheus.CounterValue, m[dir], dir)
+		}
 	}
 }
 

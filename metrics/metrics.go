@@ -66,6 +66,9 @@ type Deps struct {
 	Refused func() map[string]uint64
 	// NACKs returns the packets WebRTC viewers asked for by RTCP NACK (signaling.Server.NACKs).
 	NACKs func() uint64
+	// TranscodeSeconds returns the time spent transcoding audio, in seconds, by direction
+	// ("aac_to_opus", "opus_to_aac"; bridge/audio.TranscodeTime).
+	TranscodeSeconds func() map[string]float64
 }
 
 // Metrics owns the Prometheus registry of a node.

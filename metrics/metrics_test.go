@@ -107,7 +107,7 @@ func TestScrape(t *testing.T) {
 	hub := sfu.NewHub(sfu.Config{Grace: 10 * time.Millisecond}, sfu.Deps{})
 	defer hub.Close()
 	relays := []Relay{{Stream: "live/a", Direction: "serve", Up: true, Sessions: 2}, {Stream: "live/b", Direction: "pull", Up: false}}
-	var nacks atomic.Uint64
+	var nacks, transcodeMS atomic.Uint64
 	m, err := New(Config{NodeID: "n1", Role: "origin", Version: "v", HiddenProtocols: []string{"mux"}}, Deps{
 		Hub:         hub,
 		Viewers:     func() []Viewer { return []Viewer{{Protocol: "flv", Dropped: 4}, {Protocol: "flv"}} },
@@ -116,6 +116,9 @@ func TestScrape(t *testing.T) {
 		Connections: func() map[string]int { return map[string]int{"rtmp": 2} },
 		Refused:     func() map[string]uint64 { return map[string]uint64{"rtmp": 5} },
 		NACKs:       func() uint64 { return nacks.Load() },
+		TranscodeSeconds: func() map[string]float64 {
+			return map[string]float64{"aac_to_opus": float64(transcodeMS.Load()) / 1000, "opus_to_aac": 0.25}
+		},
 	})
 	require.NoError(t, err)
 
@@ -188,6 +191,11 @@ func TestScrape(t *testing.T) {
 	nacks.Add(17)
 	fams = scrape(t, m.Handler())
 	require.Equal(t, 17.0, value(fams, "estuary_nacks_received_total"))
+	require.Equal(t, 0.0, value(fams, "estuary_transcode_seconds_total", "direction", "aac_to_opus"))
+	require.Equal(t, 0.25, value(fams, "estuary_transcode_seconds_total", "direction", "opus_to_aac"))
+	transcodeMS.Add(1500)
+	fams = scrape(t, m.Handler())
+	require.Equal(t, 1.5, value(fams, "estuary_transcode_seconds_total", "direction", "aac_to_opus"))
 	before := value(fams, "estuary_sent_bytes_total")
 
 	// The viewer leaves and the stream ends: node totals never go down.

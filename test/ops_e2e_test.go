@@ -138,6 +138,13 @@ func TestOpsMetrics(t *testing.T) {
 	require.Equal(t, 1.0, opsValue(second, "estuary_registry_leases"))
 	t.Logf("keyframe requests forwarded: %.0f; slow-viewer drops: %.0f", opsValue(second, "estuary_keyframe_requests_total"), opsValue(second, "estuary_dropped_packets_total"))
 	require.Positive(t, opsValue(second, "estuary_keyframe_requests_total"), "viewer joins ask the publisher for a keyframe")
+	var tr float64
+	require.Eventually(t, func() bool {
+		tr = opsValue(opsScrape(t, n), "estuary_transcode_seconds_total", "direction", "aac_to_opus")
+		return tr > 0
+	}, 5*time.Second, 100*time.Millisecond, "the WHEP viewer's Opus is transcoded from the RTMP AAC")
+	t.Logf("AAC->Opus transcoding: %.3f s so far", tr)
+	require.GreaterOrEqual(t, opsValue(second, "estuary_nacks_received_total"), 0.0, "exported")
 }
 
 // opsClients lists /api/v1/clients as (id -> protocol/role) for subscribers of key.

@@ -84,6 +84,7 @@ func samplesDur(n int64) time.Duration {
 // unit completed (au is valid only during the call). A packet that does not decode returns
 // ErrCorruptOpus (wrapped) and is skipped.
 func (t *OpusToAAC) Transcode(pkt []byte, pts time.Duration, emit func(au []byte, pts time.Duration)) error {
+	defer since(&transcodeNanos[1], time.Now())
 	if !t.started {
 		t.started, t.base = true, pts
 	} else if exp := t.base + samplesDur(t.fed); pts-exp > maxDrift || exp-pts > maxDrift {

@@ -45,9 +45,13 @@ func TestOpusToAAC(t *testing.T) {
 	var aus []au
 	base := 10 * time.Second
 	emit := func(b []byte, pts time.Duration) { aus = append(aus, au{append([]byte(nil), b...), pts}) }
+	spent := TranscodeTime()[DirOpusToAAC]
 	for i, p := range pkts {
 		require.NoError(t, tr.Transcode(p, base+time.Duration(i)*20*time.Millisecond, emit))
 	}
+	spent = TranscodeTime()[DirOpusToAAC] - spent
+	t.Logf("transcode time counted: %v for %d packets", spent, len(pkts))
+	require.Positive(t, spent, "the time spent transcoding is counted (/metrics)")
 	// 1 s = 48000 samples = 46.875 AAC frames, one held back by the encoder's priming.
 	require.InDelta(t, 46, len(aus), 1)
 	frame := time.Duration(1024 * int64(time.Second) / 48000)

@@ -3,6 +3,7 @@ package audio
 import (
 	"fmt"
 	"math"
+	"time"
 
 	"github.com/thesyncim/gopus"
 )
@@ -117,6 +118,7 @@ func (t *AACToOpus) Stats() TranscoderStats { return t.stats }
 // ErrCorruptFrame (skip it and go on: it becomes a gap); HE-AAC content returns ErrUnsupported
 // (stop: the stream cannot be transcoded).
 func (t *AACToOpus) Transcode(au []byte, ts uint32, emit EmitFunc) error {
+	defer since(&transcodeNanos[0], time.Now())
 	var ext int64
 	if !t.started {
 		ext = int64(ts)

@@ -76,9 +76,13 @@ func TestAACToOpusSine(t *testing.T) {
 			tr, err := NewAACToOpus(src.asc, Config{})
 			require.NoError(t, err)
 			var c collectOpus
+			spent := TranscodeTime()[DirAACToOpus]
 			for i, au := range src.aus {
 				require.NoError(t, tr.Transcode(au, tc.base+uint32(i*AACFrameSamples), c.emit))
 			}
+			spent = TranscodeTime()[DirAACToOpus] - spent
+			t.Logf("transcode time counted: %v for %d AUs", spent, len(src.aus))
+			require.Positive(t, spent, "the time spent transcoding is counted (/metrics)")
 			require.NotEmpty(t, c.frames)
 			wantFirst := uint32(int64(math.Floor(float64(tc.base)*48000/float64(tc.rate))) - int64(tr.lookahead))
 			require.Equal(t, wantFirst, c.frames[0].ts)

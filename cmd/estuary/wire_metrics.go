@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/estuary-media/estuary/bridge/audio"
 	"github.com/estuary-media/estuary/bridge/frames"
 	"github.com/estuary-media/estuary/cascade"
 	"github.com/estuary-media/estuary/metrics"
@@ -33,6 +34,13 @@ func wireMetrics(a *app) error {
 	}
 	if a.relay != nil || a.puller != nil {
 		deps.Relays = func() []metrics.Relay { return relayMetrics(a.relay, a.puller) }
+	}
+	deps.TranscodeSeconds = func() map[string]float64 {
+		out := map[string]float64{}
+		for dir, d := range audio.TranscodeTime() {
+			out[dir] = d.Seconds()
+		}
+		return out
 	}
 	if sig := a.sig; sig != nil {
 		deps.NACKs = sig.NACKs
