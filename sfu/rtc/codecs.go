@@ -125,12 +125,9 @@ func registerCodecs(cfg Config, me *webrtc.MediaEngine, ir *interceptor.Registry
 	if err != nil {
 		return err
 	}
-	send, err := report.NewSenderInterceptor(report.WithSenderLoggerFactory(lf))
-	if err != nil {
-		return err
-	}
 	ir.Add(recv)
-	ir.Add(send)
+	// Sender reports on the media clock (senderreport.go), not pion's last-packet mapping.
+	ir.Add(senderReportFactory{})
 	if !cfg.NoTWCC {
 		tw, err := twcc.NewSenderInterceptor(twcc.WithLoggerFactory(lf))
 		if err != nil {
