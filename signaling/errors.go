@@ -51,6 +51,8 @@ func StatusFor(err error) int {
 		return http.StatusNotFound
 	case errors.Is(err, sfu.ErrPublisherExists):
 		return http.StatusConflict
+	case errors.Is(err, sfu.ErrUnauthorized):
+		return http.StatusUnauthorized
 	case errors.Is(err, sfu.ErrForbidden):
 		return http.StatusForbidden
 	case errors.Is(err, ErrPrecondition):
@@ -90,7 +92,7 @@ func SRSCodeFor(err error) int {
 	case errors.Is(err, sfu.ErrStreamNotFound):
 		return SRSCodeNoPublisher
 	case errors.Is(err, ErrClosed), errors.Is(err, sfu.ErrClosed), errors.Is(err, ErrTooManySessions),
-		errors.Is(err, sfu.ErrForbidden):
+		errors.Is(err, sfu.ErrForbidden), errors.Is(err, sfu.ErrUnauthorized):
 		return SRSCodeDisabled
 	}
 

@@ -8,31 +8,37 @@ import (
 	"strings"
 
 	"github.com/pion/webrtc/v4"
+
+	"github.com/estuary-media/estuary/sfu"
 )
 
 type negotiateFunc func(ctx context.Context, key, offerSDP, remoteAddr string) (*session, string, error)
 
-func (s *Server) handleWHIP(w http.ResponseWriter, r *http.Request) { s.handlePost(w, r, s.publish) }
+func (s *Server) handleWHIP(w http.ResponseWriter, r *http.Request) {
+	s.handlePost(w, r, sfu.ActionPublish, s.publish)
+}
 
-func (s *Server) handleWHEP(w http.ResponseWriter, r *http.Request) { s.handlePost(w, r, s.play) }
+func (s *Server) handleWHEP(w http.ResponseWriter, r *http.Request) {
+	s.handlePost(w, r, sfu.ActionPlay, s.play)
+}
 
 // handleSRSWHIP and handleSRSWHEP are SRS 5's /rtc/v1/whip/?app=&stream= and /rtc/v1/whip-play/.
 func (s *Server) handleSRSWHIP(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	s.handlePostKey(w, r, q.Get("app"), q.Get("stream"), s.publish)
+	s.handlePostKey(w, r, q.Get("app"), q.Get("stream"), sfu.ActionPublish, s.publish)
 }
 
 func (s *Server) handleSRSWHEP(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	s.handlePostKey(w, r, q.Get("app"), q.Get("stream"), s.play)
+	s.handlePostKey(w, r, q.Get("app"), q.Get("stream"), sfu.ActionPlay, s.play)
 }
 
 // handlePost is WHIP and WHEP's POST: check, negotiate, answer 201 with the resource.
-func (s *Server) handlePost(w http.ResponseWriter, r *http.Request, negotiate negotiateFunc) {
-	s.handlePostKey(w, r, r.PathValue("app"), r.PathValue("stream"), negotiate)
+func (s *Server) handlePost(w http.ResponseWriter, r *http.Request, action string, negotiate negotiateFunc) {
+	s.handlePostKey(w, r, r.PathValue("app"), r.PathValue("stream"), action, negotiate)
 }
 
-func (s *Server) handlePostKey(w http.ResponseWriter, r *http.Request, app, stream string, negotiate negotiateFunc) {
+func (s *Server) handlePostKey(w http.ResponseWriter, r *http.Request, app, stream, action string, negotiate negotiateFunc) {
 	s.cors(w)
 	if err := checkContentType(r, "application/sdp"); err != nil {
 		s.writeError(w, r, err)
@@ -41,6 +47,11 @@ func (s *Server) handlePostKey(w http.ResponseWriter, r *http.Request, app, stre
 	}
 	key, err := streamKey(app, stream)
 	if err != nil {
+		s.writeError(w, r, err)
+
+		return
+	}
+	if err := s.authorize(r.Context(), r, action, key, "", ""); err != nil {
 		s.writeError(w, r, err)
 
 		return

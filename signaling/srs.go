@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/estuary-media/estuary/sfu"
 )
 
 // srsRequest is the body of SRS's POST /rtc/v1/publish/ and /rtc/v1/play/.
@@ -103,6 +105,17 @@ func (s *Server) srs(w http.ResponseWriter, r *http.Request, publish bool) (srsR
 	negotiate := s.play
 	if publish {
 		negotiate = s.publish
+	}
+	action := sfu.ActionPlay
+	if publish {
+		action = sfu.ActionPublish
+	}
+	param := ""
+	if len(call.Query) > 0 {
+		param = "?" + call.Query.Encode()
+	}
+	if err := s.authorize(r.Context(), r, action, call.Key, call.Query.Get("token"), param); err != nil {
+		return srsResponse{}, err
 	}
 	ss, answer, err := negotiate(r.Context(), call.Key, call.SDP, r.RemoteAddr)
 	if err != nil {

@@ -56,6 +56,9 @@ func (ss *session) OnPlay(sctx *gortmp.StreamContext, ts uint32, cmd *message.Ne
 		return ss.refusePlay(sctx.StreamID, ts, message.NetStreamOnStatusCodePlayFailed,
 			fmt.Sprintf("invalid stream key %q: want {app}/{stream} of [A-Za-z0-9_.-]", key), fmt.Errorf("%w: %q", ErrBadKey, key))
 	}
+	if reason, err := ss.authorize(sfu.ActionPlay, key, cmd.StreamName); err != nil {
+		return ss.refusePlay(sctx.StreamID, ts, message.NetStreamOnStatusCodePlayFailed, reason, err)
+	}
 	ss.log = ss.log.With("stream", key)
 	ctx, cancel := context.WithTimeout(ss.srv.ctx, 10*time.Second)
 	v, err := play(ctx, key, ss.nc.RemoteAddr().String())

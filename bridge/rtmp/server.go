@@ -80,6 +80,9 @@ type Deps struct {
 	// for a player at remoteAddr; an error wrapping sfu.ErrStreamNotFound answers
 	// NetStream.Play.StreamNotFound. Nil: play is refused.
 	Play func(ctx context.Context, key, remoteAddr string) (Viewer, error)
+	// Authorizer, when set, decides each publish and play (token from `?token=` in the stream name
+	// or tcUrl); a refusal answers an error onStatus with the reason and closes. Nil allows all.
+	Authorizer sfu.Authorizer
 }
 
 // Server accepts RTMP connections and publishes their streams into the hub.

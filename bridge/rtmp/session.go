@@ -30,6 +30,9 @@ type session struct {
 	rc  *gortmp.Conn // from OnServe, to write our own onStatus
 	app string
 
+	tcURL  string            // connect's tcUrl (may carry ?token=)
+	authed []sfu.AuthRequest // authorized publish/play, notified when they end
+
 	ing  *ingest // set by publish; used only from the connection goroutine
 	play *player // set by play; used only from the connection goroutine
 
@@ -80,6 +83,7 @@ func (ss *session) OnConnect(_ uint32, cmd *message.NetConnectionConnect) error 
 		return err
 	}
 	ss.app = stripQuery(cmd.Command.App)
+	ss.tcURL = cmd.Command.TCURL
 	if ss.app == "" {
 		ss.app = appFromTCURL(cmd.Command.TCURL)
 	}
@@ -145,6 +149,9 @@ func (ss *session) OnPublish(sctx *gortmp.StreamContext, ts uint32, cmd *message
 		if st := ss.srv.deps.Hub.Stream(key); st != nil && st.Publisher() != nil {
 			return ss.refuse(sctx.StreamID, ts, "stream "+key+" is already being published", fmt.Errorf("%w: %s", sfu.ErrPublisherExists, key))
 		}
+	}
+	if reason, err := ss.authorize(sfu.ActionPublish, key, cmd.PublishingName); err != nil {
+		return ss.refuse(sctx.StreamID, ts, reason, err)
 	}
 	ss.log = ss.log.With("stream", key)
 	ss.ing = newIngest(ss, key, sctx.StreamID)
@@ -249,6 +256,7 @@ func (ss *session) OnClose() {
 			ss.ing.close("disconnect")
 		}
 		ss.stopPlay()
+		ss.authNotify()
 		if err := ss.nc.guardErr; err != nil {
 			ss.log.Warn("rtmp connection closed: bad input", "err", err)
 		} else {

@@ -310,7 +310,7 @@ func TestRun(t *testing.T) {
 		stderr   string
 		roundTri bool
 	}{
-		{name: "token placeholder", args: []string{"token", "x"}, code: 2, stderr: "not yet available"},
+		{name: "token without stream", args: []string{"token", "-secret", "s"}, code: 2, stderr: "usage"},
 		{name: "invalid value", args: []string{"-c", bad}, code: 1, stderr: "hls.variant"},
 		{name: "unknown key", args: []string{"-c", unknown}, code: 1, stderr: "lisen"},
 		{name: "bad env", args: []string{"-print-config"}, env: []string{"ESTUARY_LOG_LEVEL=loud"}, code: 1, stderr: "log.level"},

@@ -23,8 +23,7 @@ func main() {
 // run is main without the process: it returns the exit code.
 func run(args, environ []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "token" {
-		fmt.Fprintln(stderr, "estuary token: not yet available")
-		return 2
+		return runToken(args[1:], environ, stdout, stderr)
 	}
 	fs := flag.NewFlagSet("estuary", flag.ContinueOnError)
 	fs.SetOutput(stderr)

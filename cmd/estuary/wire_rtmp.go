@@ -40,6 +40,11 @@ func wireRTMP(a *app) error {
 	if transcodeHook != nil {
 		deps.Transcode = transcodeHook(a)
 	}
+	az, err := authorizer(a)
+	if err != nil {
+		return err
+	}
+	deps.Authorizer = az
 	srv, err := rtmp.New(rtmp.Config{
 		ChunkSize:      c.ChunkSize,
 		MaxMessageSize: c.MaxMessageSize,

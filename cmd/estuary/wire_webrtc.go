@@ -16,6 +16,10 @@ import (
 func wireWebRTC(a *app) error {
 	c := a.cfg.WebRTC
 	ice := iceServers(c.ICEServers)
+	az, err := authorizer(a)
+	if err != nil {
+		return err
+	}
 	engine, err := rtc.NewEngine(rtc.Config{
 		ListenIP:   c.ListenIP,
 		UDPPort:    c.UDPPort,
@@ -35,7 +39,7 @@ func wireWebRTC(a *app) error {
 		ICEServers: ice,
 		CORS:       a.cfg.HTTP.CORS,
 		NoCORS:     a.cfg.HTTP.CORS == "",
-	}, signaling.Deps{Hub: a.hub, Engine: engine, Logger: a.log, ICEServers: a.turnICEFunc(ice)})
+	}, signaling.Deps{Hub: a.hub, Engine: engine, Logger: a.log, ICEServers: a.turnICEFunc(ice), Authorizer: az})
 	if err != nil {
 		engine.Close()
 		return fmt.Errorf("signaling: %w", err)

@@ -1,0 +1,40 @@
+package signaling
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"strings"
+
+	"github.com/estuary-media/estuary/sfu"
+)
+
+// authorize asks Deps.Authorizer whether the request may publish or play key (nil allows). The
+// token is the Authorization Bearer (WHIP/WHEP, what OBS sends), else the query's token; param is
+// the query as hooks receive it.
+func (s *Server) authorize(ctx context.Context, r *http.Request, action, key, token, param string) error {
+	if s.auth == nil {
+		return nil
+	}
+	if token == "" {
+		if h := r.Header.Get("Authorization"); len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+			token = strings.TrimSpace(h[7:])
+		}
+	}
+	if token == "" {
+		token = r.URL.Query().Get("token")
+	}
+	if param == "" && r.URL.RawQuery != "" {
+		param = "?" + r.URL.RawQuery
+	}
+	ip, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		ip = r.RemoteAddr
+	}
+	proto := "whip"
+	if action == sfu.ActionPlay {
+		proto = "whep"
+	}
+	return s.auth.Authorize(ctx, sfu.AuthRequest{Action: action, Key: key, Token: token, Protocol: proto,
+		ClientIP: ip, Param: param})
+}
