@@ -251,7 +251,7 @@ func audioContinuity(x []float32, channels, ch int, freq float64) (phaseStep, re
 	return phaseStep, residual, minAmp
 }
 
-// audioMono makes a mono or stereo block of a sine (for checking the analysis itself).
+// audioSine makes a mono or stereo block of a sine (for checking the analysis itself).
 func audioSine(n, channels int, freq float64) []float32 {
 	x := make([]float32, n*channels)
 	for i := range n {

@@ -38,7 +38,8 @@ func avsyncWall(t *testing.T, srs []audioSR, ts uint32, clock float64) (time.Tim
 // each whole second and a 1 kHz beep (AAC 44.1 kHz mono) starting at the same instants; a pion WHEP
 // viewer maps each track's RTP timestamps to wall time through the RTCP sender reports of that track,
 // finds the flashes by decoding the depacketized H.264 with ffmpeg (signalstats YAVG) and the beeps
-// by decoding the Opus with gopus (onsets), and requires every beep within ±40 ms of its flash.
+// by decoding the Opus with gopus (onsets), and requires every beep within ±40 ms of its flash (and,
+// on the RTP clocks alone, within ±5 ms).
 func TestAudioE2EAVSync(t *testing.T) {
 	node := harness.StartNode(t, harness.NodeOptions{})
 	key := "live/avsync"
