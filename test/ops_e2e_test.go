@@ -406,13 +406,16 @@ func TestOpsLimitsAndReload(t *testing.T) {
 			require.Contains(t, body, tc.reason)
 		})
 	}
-	// A second RTMP publisher is over limits.max_connections.rtmp: its connection is closed.
+	// A second RTMP publisher is over limits.max_connections.rtmp: after connect it gets an error
+	// onStatus with the reason (ffmpeg prints it), then its connection is closed.
 	second := harness.FFmpegPush(t, n.RTMPURL("live/l2"), harness.FFmpegArgs{NoAudio: true})
 	select {
 	case <-second.Done():
 	case <-time.After(10 * time.Second):
 		t.Fatal("an RTMP connection over the limit was not closed")
 	}
+	t.Logf("refused RTMP publisher: %s", strings.TrimSpace(second.Stderr()))
+	require.Contains(t, second.Stderr(), "connection limit reached (1)")
 	fams := opsScrape(t, n)
 	require.Equal(t, 1.0, opsValue(fams, "estuary_connections_refused_total", "protocol", "rtmp"))
 	require.Equal(t, 1.0, opsValue(fams, "estuary_connections", "protocol", "rtmp"))

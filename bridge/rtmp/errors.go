@@ -27,4 +27,6 @@ var (
 	ErrBadMedia = errors.New("rtmp: malformed media")
 	// ErrNotPublishing: media on a connection that has not published.
 	ErrNotPublishing = errors.New("rtmp: media before publish")
+	// ErrRefused: Deps.Admit refused the connection (e.g. limits.max_connections.rtmp).
+	ErrRefused = errors.New("rtmp: connection refused")
 )

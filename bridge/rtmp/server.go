@@ -72,6 +72,11 @@ type Deps struct {
 	Hub *sfu.Hub
 	// Logger; nil discards.
 	Logger *slog.Logger
+	// Admit, when set, is asked after each connect whether the connection may stay (e.g.
+	// limits.max_connections.rtmp); release is called once when the admitted connection closes. An
+	// error refuses it: an error onStatus (NetConnection.Connect.Rejected) carries err's text as the
+	// description, then the connection closes. Nil admits all.
+	Admit func() (release func(), err error)
 	// Transcode, when set, is called after a publication with an AAC track starts; it makes the Opus
 	// "audio" track's packets (bridge/audio.AttachOpus) and returns a stop function called when the
 	// publication ends. Nil: no Opus track is declared for AAC streams.
@@ -189,6 +194,7 @@ func (s *Server) onConnect(nc net.Conn) (io.ReadWriteCloser, *gortmp.ConnConfig)
 		s.mu.Lock()
 		delete(s.sessions, ss)
 		s.mu.Unlock()
+		ss.releaseAdmission()
 		s.conns.Add(-1)
 		s.wg.Done()
 	}

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	gortmp "github.com/yutopp/go-rtmp"
@@ -41,6 +42,7 @@ type session struct {
 	stopWatch chan struct{}
 	watchWG   sync.WaitGroup
 	closeOnce sync.Once
+	release   atomic.Pointer[func()] // Deps.Admit's release, until the connection closes
 }
 
 var _ sfu.Publisher = (*session)(nil)
@@ -88,7 +90,7 @@ func (ss *session) OnConnect(_ uint32, cmd *message.NetConnectionConnect) error 
 		ss.app = appFromTCURL(cmd.Command.TCURL)
 	}
 	ss.log.Debug("rtmp connect", "app", ss.app, "tc_url", redactQuery(cmd.Command.TCURL), "flash_ver", cmd.Command.FlashVer)
-	return nil
+	return ss.admit()
 }
 
 // setChunkSize switches our outgoing chunk size. It runs before the first reply of the connection, when

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -23,7 +22,8 @@ const (
 var limitNames = [limitCount]string{"rtmp", "webrtc", "http", "websocket"}
 
 // limits enforces limits.max_connections per protocol (0 = unlimited); SIGHUP changes the maxima live.
-//   - rtmp: connections accepted on the RTMP listeners (see limitListener), over the limit closed at once;
+//   - rtmp: RTMP connections past connect (admitRTMP, the RTMP server's Deps.Admit); one over the limit
+//     gets an error onStatus with the reason, then is closed;
 //   - webrtc: live WHIP/WHEP/SRS sessions (signaling.Server.Sessions); a new offer over it gets 503;
 //   - http: HTTP requests in flight (HTTP-FLV viewers and HLS requests included; health, readiness,
 //     metrics, the API, relays and session resources are exempt), 503 over it;
@@ -32,7 +32,7 @@ type limits struct {
 	log     *slog.Logger
 	max     [limitCount]atomic.Int64
 	refused [limitCount]atomic.Uint64
-	rtmp    atomic.Int64 // open RTMP connections
+	rtmp    atomic.Int64 // admitted RTMP connections
 	http    atomic.Int64 // HTTP requests in flight (counted ones)
 	webrtc  func() int   // live WebRTC sessions (nil: none)
 	ws      func() int   // open websockets (nil: none)
@@ -138,15 +138,17 @@ func (l *limits) refuse(w http.ResponseWriter, r *http.Request, why string) {
 	_, _ = io.WriteString(w, why+"\n")
 }
 
-// limitListener counts the connections of an RTMP listener and closes those over limits.max_connections.rtmp.
-type limitListener struct {
-	net.Listener
-	l *limits
-}
-
-// rtmpListener wraps an RTMP listener with limits.max_connections.rtmp (the RTMP wiring calls it).
-func (a *app) rtmpListener(ln net.Listener) net.Listener {
-	return &limitListener{Listener: ln, l: a.limiter()}
+// admitRTMP is the RTMP server's Deps.Admit (limits.max_connections.rtmp): asked after each connect,
+// it counts the connection or refuses it with the reason, which bridge/rtmp sends to the client in an
+// error onStatus before closing. release uncounts it once.
+func (l *limits) admitRTMP() (release func(), err error) {
+	n := l.rtmp.Add(1)
+	if full, why := l.full(limitRTMP, n-1); full {
+		l.rtmp.Add(-1)
+		return nil, fmt.Errorf("connection limit reached (%d): %s", l.max[limitRTMP].Load(), why)
+	}
+	var once sync.Once
+	return func() { once.Do(func() { l.rtmp.Add(-1) }) }, nil
 }
 
 // limiter returns the node's limits, made on first use (wirings run on one goroutine).
@@ -156,33 +158,4 @@ func (a *app) limiter() *limits {
 		a.limits.set(a.cfg.Limits.MaxConnections)
 	}
 	return a.limits
-}
-
-func (ll *limitListener) Accept() (net.Conn, error) {
-	for {
-		c, err := ll.Listener.Accept()
-		if err != nil {
-			return nil, err
-		}
-		n := ll.l.rtmp.Add(1)
-		if full, why := ll.l.full(limitRTMP, n-1); full {
-			ll.l.rtmp.Add(-1)
-			ll.l.log.Warn("connection refused", "remote_addr", c.RemoteAddr().String(), "protocol", "rtmp", "reason", why)
-			_ = c.Close()
-			continue
-		}
-		return &countedConn{Conn: c, n: &ll.l.rtmp}, nil
-	}
-}
-
-// countedConn decrements its counter once when closed.
-type countedConn struct {
-	net.Conn
-	n    *atomic.Int64
-	once sync.Once
-}
-
-func (c *countedConn) Close() error {
-	c.once.Do(func() { c.n.Add(-1) })
-	return c.Conn.Close()
 }

@@ -1,8 +1,8 @@
 package main
 
-// wireLimits enforces limits.max_connections (see limits) on the HTTP handler and, through
-// a.rtmpListener, on RTMP; a SIGHUP reload changes the maxima live. It runs after the adapters it
-// counts (signaling, calls) are wired; metrics read its counts.
+// wireLimits enforces limits.max_connections (see limits) on the HTTP handler and, through the RTMP
+// server's Deps.Admit (admitRTMP), on RTMP; a SIGHUP reload changes the maxima live. It runs after the
+// adapters it counts (signaling, calls) are wired; metrics read its counts.
 func wireLimits(a *app) error {
 	l := a.limiter()
 	if a.sig != nil {

@@ -40,6 +40,7 @@ func wireRTMP(a *app) error {
 	if transcodeHook != nil {
 		deps.Transcode = transcodeHook(a)
 	}
+	deps.Admit = a.limiter().admitRTMP // limits.max_connections.rtmp, after connect
 	az, err := authorizer(a)
 	if err != nil {
 		return err
@@ -87,7 +88,6 @@ func wireRTMP(a *app) error {
 		})
 	}
 	for _, ln := range lns {
-		ln = a.rtmpListener(ln) // limits.max_connections.rtmp
 		a.goServe("rtmp", func() error { return srv.Serve(ln) })
 	}
 	a.services = append(a.services, service{name: "rtmp", shutdown: func(ctx context.Context) error { return srv.Shutdown(ctx) }})
