@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"os/exec"
 	"testing"
 	"time"
 
@@ -46,7 +47,7 @@ func apiClientsOf(t *testing.T, n *harness.Node, key, protocol string) []apiClie
 
 // TestAPIClientsFLV: HTTP-FLV viewers of an RTMP push are listed by /api/v1/clients (protocol flv,
 // address, bytes, start), count in /api/v1/streams, and a kick ends exactly that viewer's response
-// while the other keeps reading.
+// while the other keeps reading; an RTMP play viewer shows as protocol rtmp and a kick ends its connection.
 func TestAPIClientsFLV(t *testing.T) {
 	n := harness.StartNode(t, harness.NodeOptions{})
 	ffmpegPushRTMP(t, n.RTMPURL("live/k"), "320x240")
@@ -105,4 +106,33 @@ func TestAPIClientsFLV(t *testing.T) {
 	left := apiClientsOf(t, n, "live/k", "flv")
 	require.Len(t, left, 1)
 	require.NotEqual(t, kicked.ID, left[0].ID)
+
+	// An RTMP play viewer shows as protocol rtmp and counts in the stream's viewers.
+	play := exec.Command("ffmpeg", "-hide_banner", "-loglevel", "error", "-i", n.RTMPURL("live/k"), "-t", "20", "-f", "null", "-")
+	require.NoError(t, play.Start())
+	playDone := make(chan struct{})
+	go func() { _ = play.Wait(); close(playDone) }()
+	t.Cleanup(func() { _ = play.Process.Kill(); <-playDone })
+	require.Eventually(t, func() bool { return len(apiClientsOf(t, n, "live/k", "rtmp")) == 1 }, 10*time.Second, 50*time.Millisecond)
+	rc := apiClientsOf(t, n, "live/k", "rtmp")[0]
+	t.Logf("rtmp play viewer %s from %s", rc.ID, rc.RemoteAddr)
+	require.NotEmpty(t, rc.RemoteAddr)
+	raw = apiStreamsRaw(t, n)
+	v, _ := raw["live/k"]["viewers"].(map[string]any)
+	require.Equal(t, 1.0, v["rtmp"])
+	require.Equal(t, 1.0, v["flv"])
+	// Kicking it ends that RTMP connection (ffmpeg exits); the FLV viewer goes on.
+	req, err = http.NewRequest(http.MethodDelete, n.HTTPURL+"/api/v1/clients/"+rc.ID, nil)
+	require.NoError(t, err)
+	resp, err = http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, 200, resp.StatusCode)
+	select {
+	case <-playDone:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the kicked RTMP player's connection did not end")
+	}
+	before = secondBytes.Load()
+	require.Eventually(t, func() bool { return secondBytes.Load() > before }, 5*time.Second, 50*time.Millisecond)
 }
