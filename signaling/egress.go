@@ -100,6 +100,22 @@ func (w whepSession) hasVariant(kind sfu.Kind) bool {
 	return false
 }
 
+// stereoOpus reports whether key's stream has a stereo Opus track (stereo=1 in its fmtp: RTP Opus
+// always declares two channels), so the viewer's answer says stereo=1.
+func (s *Server) stereoOpus(key string) bool {
+	st := s.hub.Stream(key)
+	if st == nil {
+		return false
+	}
+	for _, t := range st.Tracks() {
+		c := t.Codec()
+		if strings.EqualFold(c.MimeType, webrtc.MimeTypeOpus) && strings.Contains(c.Fmtp, "stereo=1") {
+			return true
+		}
+	}
+	return false
+}
+
 // msid makes an msid stream id of a key ("/" is not a token character).
 func msid(key string) string { return strings.ReplaceAll(key, "/", "_") }
 
@@ -119,6 +135,7 @@ func (s *Server) play(ctx context.Context, key, offerSDP, remoteAddr string) (*s
 	}
 	ss := s.newSession("whep", key, remoteAddr, pc)
 	ss.offer = o
+	ss.opusStereo = s.stereoOpus(key)
 	fail := func(err error) (*session, string, error) {
 		ss.teardown()
 

@@ -16,6 +16,9 @@ import (
 // session is one WebRTC PeerConnection with its resource (/n/{node}/{kind}/{id}): a publisher (WHIP,
 // SRS publish) or a viewer (WHEP, SRS play).
 type session struct {
+	// opusStereo: the answer sent to the viewer gets stereo=1;sprop-stereo=1 on Opus (a stereo stream).
+	opusStereo bool
+
 	srv  *Server
 	id   string // resource ID
 	kind string // "whip" or "whep"
@@ -197,6 +200,11 @@ func (ss *session) answer(ctx context.Context) (string, error) {
 			})
 		}
 		ss.tmu.Unlock()
+	}
+	if ss.opusStereo {
+		// Only the answer the viewer receives says stereo (pion refuses a changed local description,
+		// and its own side needs no such parameter to send stereo Opus).
+		return withOpusStereo(ld.SDP), nil
 	}
 
 	return ld.SDP, nil

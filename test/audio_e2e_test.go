@@ -335,9 +335,9 @@ func TestAudioE2ERTMPToOpus(t *testing.T) {
 				mime, fmtp := v.mime["audio"], v.fmtp["audio"]
 				v.mu.Unlock()
 				require.Equal(t, webrtc.MimeTypeOpus, mime)
-				// Known gap (reported): the answer's Opus fmtp is the engine-wide one (sfu/rtc Config.OpusStereo),
-				// not stereo=1 per stream; the packets are stereo all the same and are decoded as such here.
+				// The answer says stereo=1 exactly when the source is stereo (browsers size their decoder from it).
 				stereoSDP := strings.Contains(v.pc.RemoteDescription().SDP, "stereo=1")
+				require.Equal(t, c.channels == 2, stereoSDP, "stereo=1 in the WHEP answer for a %d-channel source", c.channels)
 				// The listening window: packets that arrived in the first c.listen after connecting.
 				var pkts []audioRecv
 				for _, p := range v.packets("audio") {
