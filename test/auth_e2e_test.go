@@ -288,7 +288,7 @@ func TestAuthTokens(t *testing.T) {
 }
 
 // TestAuthHooks: with auth on hook, a Go hook server receives SRS-shaped JSON on publish and play,
-// and its denial refuses the client (RTMP publish, HTTP-FLV play).
+// and its denial refuses the client (RTMP publish, HTTP-FLV play); on_unpublish and on_stop follow.
 func TestAuthHooks(t *testing.T) {
 	var mu sync.Mutex
 	var got []map[string]any
@@ -304,7 +304,7 @@ func TestAuthHooks(t *testing.T) {
 	n := harness.StartNode(t, harness.NodeOptions{Set: map[string]any{
 		"auth.publish": "hook", "auth.play": "hook", "auth.hook_timeout": "2s",
 		"auth.hooks.on_publish": []any{hook + "/on_publish"}, "auth.hooks.on_play": []any{hook + "/on_play"},
-		"auth.hooks.on_unpublish": []any{hook + "/on_unpublish"},
+		"auth.hooks.on_unpublish": []any{hook + "/on_unpublish"}, "auth.hooks.on_stop": []any{hook + "/on_stop"},
 	}})
 	denied := harness.FFmpegPush(t, n.RTMPURL("live/denied"), harness.FFmpegArgs{Duration: 5 * time.Second})
 	require.Error(t, denied.Wait(t, 15*time.Second))
@@ -327,6 +327,7 @@ func TestAuthHooks(t *testing.T) {
 		return nil
 	}
 	require.Eventually(t, func() bool { return find("on_unpublish", "hooked") != nil }, 5*time.Second, 20*time.Millisecond)
+	require.Eventually(t, func() bool { return find("on_stop", "hooked") != nil }, 5*time.Second, 20*time.Millisecond)
 	p := find("on_publish", "hooked")
 	require.NotNil(t, p)
 	for _, k := range []string{"action", "client_id", "ip", "vhost", "app", "stream", "param", "stream_url", "stream_id", "server_id"} {

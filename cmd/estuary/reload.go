@@ -1,7 +1,8 @@
 package main
 
 // reload re-reads the config (SIGHUP) and applies what can change without dropping streams: limits
-// (limits.max_connections) and log.level (log.format needs a restart). auth and hooks join once they exist. Other changed keys need a restart
+// (limits.max_connections), auth (secret, modes, hooks: for clients that arrive from then on) and log.level
+// (log.format needs a restart). Other changed keys need a restart
 // and are reported as such; a config that does not load is reported and the running one kept.
 func (a *app) reload(path string, environ []string) {
 	cfg, err := Load(path, environ)
@@ -13,11 +14,12 @@ func (a *app) reload(path string, environ []string) {
 	// Everything but the live-reloadable sections must be unchanged for a clean reload.
 	cmpNew, cmpOld := cfg, old
 	cmpNew.Limits, cmpOld.Limits = LimitsConfig{}, LimitsConfig{}
+	cmpNew.Auth, cmpOld.Auth = AuthConfig{}, AuthConfig{} // auth reloads live (wire_auth.go)
 	cmpNew.Log.Level, cmpOld.Log.Level = "", ""
 	a1, _ := cmpNew.Marshal()
 	a2, _ := cmpOld.Marshal()
 	if string(a1) != string(a2) {
-		a.log.Warn("reload: changes outside limits and log.level need a restart; they are not applied")
+		a.log.Warn("reload: changes outside limits, auth and log.level need a restart; they are not applied")
 	}
 	m := cfg.Limits.MaxConnections
 	// Logged before applying: a new log.level may hide it.

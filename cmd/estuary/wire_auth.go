@@ -124,8 +124,9 @@ func (g *httpAuth) middleware(next http.Handler) http.Handler {
 			return
 		}
 		ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
-		err = g.az.Authorize(ctx, sfu.AuthRequest{Action: sfu.ActionPlay, Key: key, Token: token, Protocol: proto,
-			ClientID: "", ClientIP: ip, Param: param})
+		req := sfu.AuthRequest{Action: sfu.ActionPlay, Key: key, Token: token, Protocol: proto,
+			ClientID: sfu.NewClientID(), ClientIP: ip, Param: param}
+		err = g.az.Authorize(ctx, req)
 		cancel()
 		if err != nil {
 			code := http.StatusForbidden
@@ -140,9 +141,12 @@ func (g *httpAuth) middleware(next http.Handler) http.Handler {
 			return
 		}
 		if proto == "hls" {
-			g.remember(ck, now)
+			g.remember(ck, now) // HLS is request by request: no on_stop
+			next.ServeHTTP(w, r)
+			return
 		}
-		next.ServeHTTP(w, r)
+		next.ServeHTTP(w, r) // HTTP-FLV and websockets last as long as the request
+		sfu.AuthNotify(g.az, req)
 	})
 }
 
