@@ -24,6 +24,10 @@ build: web
 # Starts a standalone node on the defaults (ARGS="-c configs/origin.yaml" picks a config); it prints
 # its URLs and stops cleanly on Ctrl-C or SIGTERM. exec: the signal goes straight to estuary.
 run: deps build
+	@echo "HTTPS/RTMPS: make a local certificate with"
+	@echo "  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 -subj /CN=localhost \\"
+	@echo "    -addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout key.pem -out cert.pem"
+	@echo "  and set http.tls_cert/http.tls_key (and rtmp.tls_cert/rtmp.tls_key for rtmps:// on rtmp.tls_listen)."
 	exec ./$(BIN)/estuary $(ARGS)
 
 vet:
