@@ -12,9 +12,9 @@ import (
 // authorize asks Deps.Authorizer whether the request may publish or play key (nil allows). The
 // token is the Authorization Bearer (WHIP/WHEP, what OBS sends), else the query's token; param is
 // the query as hooks receive it.
-func (s *Server) authorize(ctx context.Context, r *http.Request, action, key, token, param string) error {
+func (s *Server) authorize(ctx context.Context, r *http.Request, action, key, token, param string) (sfu.AuthRequest, error) {
 	if s.auth == nil {
-		return nil
+		return sfu.AuthRequest{}, nil
 	}
 	if token == "" {
 		if h := r.Header.Get("Authorization"); len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
@@ -35,6 +35,18 @@ func (s *Server) authorize(ctx context.Context, r *http.Request, action, key, to
 	if action == sfu.ActionPlay {
 		proto = "whep"
 	}
-	return s.auth.Authorize(ctx, sfu.AuthRequest{Action: action, Key: key, Token: token, Protocol: proto,
-		ClientIP: ip, Param: param})
+	req := sfu.AuthRequest{Action: action, Key: key, Token: token, Protocol: proto, ClientIP: ip, Param: param}
+	return req, s.auth.Authorize(ctx, req)
+}
+
+// notifyOnEnd tells the Authorizer (SRS on_unpublish / on_stop) when an authorized session ends.
+func (s *Server) notifyOnEnd(ss *session, req sfu.AuthRequest) {
+	if s.auth == nil {
+		return
+	}
+	req.ClientID = ss.info.ID
+	s.spawn(func() {
+		<-ss.done
+		sfu.AuthNotify(s.auth, req)
+	})
 }

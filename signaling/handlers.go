@@ -51,7 +51,8 @@ func (s *Server) handlePostKey(w http.ResponseWriter, r *http.Request, app, stre
 
 		return
 	}
-	if err := s.authorize(r.Context(), r, action, key, "", ""); err != nil {
+	areq, err := s.authorize(r.Context(), r, action, key, "", "")
+	if err != nil {
 		s.writeError(w, r, err)
 
 		return
@@ -68,6 +69,7 @@ func (s *Server) handlePostKey(w http.ResponseWriter, r *http.Request, app, stre
 
 		return
 	}
+	s.notifyOnEnd(ss, areq)
 	h := w.Header()
 	h.Set("Content-Type", "application/sdp")
 	h.Set("Location", ss.location())

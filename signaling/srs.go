@@ -114,13 +114,15 @@ func (s *Server) srs(w http.ResponseWriter, r *http.Request, publish bool) (srsR
 	if len(call.Query) > 0 {
 		param = "?" + call.Query.Encode()
 	}
-	if err := s.authorize(r.Context(), r, action, call.Key, call.Query.Get("token"), param); err != nil {
+	areq, err := s.authorize(r.Context(), r, action, call.Key, call.Query.Get("token"), param)
+	if err != nil {
 		return srsResponse{}, err
 	}
 	ss, answer, err := negotiate(r.Context(), call.Key, call.SDP, r.RemoteAddr)
 	if err != nil {
 		return srsResponse{}, err
 	}
+	s.notifyOnEnd(ss, areq)
 
 	return srsResponse{Code: SRSCodeOK, Server: s.cfg.NodeID, Service: ss.info.ID, SessionID: ss.id, SDP: answer}, nil
 }
