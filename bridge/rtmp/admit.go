@@ -2,6 +2,8 @@ package rtmp
 
 import (
 	"fmt"
+	"io"
+	"time"
 
 	"github.com/yutopp/go-rtmp/message"
 )
@@ -23,6 +25,8 @@ func (ss *session) admit() error {
 		ss.log.Warn("rtmp connection refused", "reason", reason)
 		if werr := ss.writeStatus(0, 0, message.NetStreamOnStatusLevelError, codeConnectRejected, reason); werr != nil {
 			ss.log.Debug("rtmp onStatus write failed", "err", werr)
+		} else {
+			ss.lingerClose()
 		}
 		return fmt.Errorf("%w: %w", ErrRefused, err)
 	}
@@ -37,4 +41,17 @@ func (ss *session) releaseAdmission() {
 	if f := ss.release.Swap(nil); f != nil {
 		(*f)()
 	}
+}
+
+// lingerTime bounds how long a refused connection is drained before it is closed.
+const lingerTime = 2 * time.Second
+
+// lingerClose reads what the client of a refused connection still sends until it closes (at most
+// lingerTime, 64 KiB) before we close: closing with its pipelined commands (releaseStream, FCPublish,
+// createStream) unread would reset the connection, and the client could lose the onStatus (written
+// by go-rtmp's writer goroutine meanwhile) and see only "Broken pipe".
+func (ss *session) lingerClose() {
+	c := ss.nc.Conn
+	_ = c.SetReadDeadline(time.Now().Add(lingerTime))
+	_, _ = io.Copy(io.Discard, io.LimitReader(c, 64<<10))
 }
