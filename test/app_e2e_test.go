@@ -295,14 +295,20 @@ func TestAppPrintConfig(t *testing.T) {
 	require.Equal(t, first, second)
 }
 
-func TestAppTokenPlaceholder(t *testing.T) {
+// TestAppToken: `estuary token` prints a signed JWT (three dot-separated parts); a stray argument is a
+// usage error (exit 2).
+func TestAppToken(t *testing.T) {
 	cmd := exec.Command(harness.Binary(t), "token", "live/test")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	err := cmd.Run()
 	require.Error(t, err)
 	require.Equal(t, 2, cmd.ProcessState.ExitCode())
-	require.True(t, strings.Contains(stderr.String(), "not yet available"))
+	require.Contains(t, stderr.String(), "usage")
+
+	out, err := exec.Command(harness.Binary(t), "token", "-secret", "s", "-stream", "live/test", "-action", "publish", "-ttl", "1h").Output()
+	require.NoError(t, err)
+	require.Len(t, strings.Split(strings.TrimSpace(string(out)), "."), 3, string(out))
 }
 
 // TestAppOriginWithoutRedis: an origin whose Redis is unreachable is alive (/healthz) but not ready
