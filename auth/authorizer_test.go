@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -29,6 +30,8 @@ func TestHookAllows(t *testing.T) {
 		{"json code 0", 200, `{"code":0}`, true},
 		{"json code 0 extra", 200, `{"code":0,"data":{}}`, true},
 		{"json code 1", 200, `{"code":1}`, false},
+		{"json code string", 200, `{"code":"0"}`, false},
+		{"json array", 200, `[0]`, false},
 		{"json no code", 200, `{}`, false},
 		{"empty", 200, ``, false},
 		{"one", 200, `1`, false},
@@ -165,4 +168,27 @@ func TestAuthorizerTokenModesAndReload(t *testing.T) {
 	require.ErrorIs(t, err, ErrConfig)
 	_, err = New(Config{Play: ModeHook}, Deps{})
 	require.ErrorIs(t, err, ErrConfig)
+}
+
+// FuzzHookAllows: any hook answer gives a verdict without panicking; an allow needs status 200 and a
+// body that is "0" or JSON whose code is 0.
+func FuzzHookAllows(f *testing.F) {
+	for _, b := range []string{"0", " 0\n", `{"code":0}`, `{"code":1}`, `{}`, ``, `1`, `{"code":"0"}`, `{"code":0.0}`} {
+		f.Add(200, b)
+	}
+	f.Add(403, "0")
+	f.Fuzz(func(t *testing.T, status int, body string) {
+		ok := HookAllows(status, []byte(body))
+		if ok {
+			require.Equal(t, http.StatusOK, status)
+			var v map[string]any
+			trimmed := strings.TrimSpace(body)
+			if trimmed != "0" {
+				require.NoError(t, json.Unmarshal([]byte(trimmed), &v))
+				require.EqualValues(t, 0, v["code"])
+			}
+		}
+		_ = TokenFromQuery(body)
+		_ = TokenFromBearer(body)
+	})
 }

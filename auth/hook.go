@@ -53,13 +53,11 @@ func HookAllows(status int, body []byte) bool {
 	if string(b) == "0" {
 		return true
 	}
-	var v struct {
-		Code *json.Number `json:"code"`
-	}
-	if err := json.Unmarshal(b, &v); err != nil || v.Code == nil {
+	var v map[string]json.RawMessage // exact key "code" (struct tags match case-insensitively)
+	if err := json.Unmarshal(b, &v); err != nil {
 		return false
 	}
-	return v.Code.String() == "0"
+	return string(bytes.TrimSpace(v["code"])) == "0" // the number 0, not "0" nor 0.0
 }
 
 func (a *Authorizer) callHook(ctx context.Context, cfg *Config, url, action string, r sfu.AuthRequest) error {
