@@ -133,4 +133,3 @@ func FuzzParseToken(f *testing.F) {
 		}
 	})
 }
-
