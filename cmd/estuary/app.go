@@ -14,12 +14,14 @@ import (
 	"time"
 
 	"github.com/estuary-media/estuary/api"
+	"github.com/estuary-media/estuary/auth"
 	"github.com/estuary-media/estuary/bridge/flv"
 	"github.com/estuary-media/estuary/bridge/frames"
 	"github.com/estuary-media/estuary/cascade"
 	"github.com/estuary-media/estuary/sfu"
 	"github.com/estuary-media/estuary/signaling"
 	"github.com/estuary-media/estuary/signaling/calls"
+	"github.com/estuary-media/estuary/signaling/turn"
 )
 
 // app is one running node: the hub, the HTTP servers and every adapter wired in.
@@ -42,6 +44,10 @@ type app struct {
 	// registry is the cluster registry (memory or Redis), flvServer the HTTP-FLV server: read by metrics.
 	registry  cascade.Registry
 	flvServer *flv.Server
+	// turn is the embedded TURN server (nil when off), authz the auth.* authorizer (made on first use
+	// by the wirings that need it); both set while wiring, on one goroutine.
+	turn  *turn.Server
+	authz *auth.Authorizer
 	// sig and callsServer are the WebRTC signaling and call servers (limits read their counts).
 	sig         *signaling.Server
 	callsServer *calls.Server

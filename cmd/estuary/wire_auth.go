@@ -15,10 +15,6 @@ import (
 
 func init() { wirings = append(wirings, wireAuth) }
 
-// authorizers holds each app's Authorizer (auth.*), made on first use by the wirings that need it;
-// a map keyed by *app so app.go needs no field for it.
-var authorizers sync.Map // *app -> *auth.Authorizer
-
 // authConfig maps the auth section onto auth.Config.
 func authConfig(c Config) auth.Config {
 	return auth.Config{
@@ -32,14 +28,14 @@ func authConfig(c Config) auth.Config {
 // authorizer returns the app's Authorizer, made on first use (wirings run on one goroutine). SIGHUP
 // swaps its config (a.reloaders): new clients see the new secret and hooks, live streams flow on.
 func authorizer(a *app) (*auth.Authorizer, error) {
-	if v, ok := authorizers.Load(a); ok {
-		return v.(*auth.Authorizer), nil
+	if a.authz != nil {
+		return a.authz, nil
 	}
 	az, err := auth.New(authConfig(a.cfg), auth.Deps{Logger: a.log})
 	if err != nil {
 		return nil, err
 	}
-	authorizers.Store(a, az)
+	a.authz = az
 	a.reloaders = append(a.reloaders, func(c Config) {
 		if err := az.Reload(authConfig(c)); err != nil {
 			a.log.Error("reload: auth not applied", "err", err)
@@ -47,7 +43,7 @@ func authorizer(a *app) (*auth.Authorizer, error) {
 		}
 		a.log.Info("reloaded auth", "auth.publish", c.Auth.Publish, "auth.play", c.Auth.Play)
 	})
-	a.finals = append(a.finals, func() { az.Close(); authorizers.Delete(a) })
+	a.finals = append(a.finals, func() { az.Close() })
 	return az, nil
 }
 

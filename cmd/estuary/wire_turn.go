@@ -5,17 +5,12 @@ import (
 	"net"
 	"net/http"
 	"strconv"
-	"sync"
 
 	"github.com/pion/webrtc/v4"
 
 	"github.com/estuary-media/estuary/sfu"
 	"github.com/estuary-media/estuary/signaling/turn"
 )
-
-// turnServers holds each app's embedded TURN server (set by wireTURN, read by the WebRTC and calls
-// wirings); a map keyed by *app so app.go needs no field for it.
-var turnServers sync.Map // *app -> *turn.Server
 
 // wireTURN starts the embedded TURN server (turn.enabled, UDP and TCP on turn.listen).
 func wireTURN(a *app) error {
@@ -35,11 +30,8 @@ func wireTURN(a *app) error {
 	if err != nil {
 		return fmt.Errorf("turn: %w", err)
 	}
-	turnServers.Store(a, srv)
-	a.finals = append(a.finals, func() {
-		_ = srv.Close()
-		turnServers.Delete(a)
-	})
+	a.turn = srv
+	a.finals = append(a.finals, func() { _ = srv.Close() })
 	a.lateURLs = append(a.lateURLs, func() {
 		host := c.PublicIP
 		if host == "" {
@@ -51,13 +43,7 @@ func wireTURN(a *app) error {
 }
 
 // turnServer is a's embedded TURN server, nil when it is off.
-func (a *app) turnServer() *turn.Server {
-	v, ok := turnServers.Load(a)
-	if !ok {
-		return nil
-	}
-	return v.(*turn.Server)
-}
+func (a *app) turnServer() *turn.Server { return a.turn }
 
 // iceServersFor returns static (webrtc.ice_servers) plus, when the embedded TURN runs, its TURN
 // URLs (UDP, TCP) with fresh credentials for user and its STUN URL. The host in the URLs is
