@@ -182,6 +182,7 @@ func (a *app) start() error {
 		a.addURL("SRS API", a.httpURL(a.cfg.HTTP.SRSAPIListen, "/api/v1/streams"))
 	}
 	a.addURL("health", a.httpURL(a.cfg.HTTP.Listen, "/healthz"))
+	a.addURL("metrics", a.httpURL(a.cfg.HTTP.Listen, "/metrics"))
 	a.log.Info("started", "role", a.cfg.Role, "node_id", a.cfg.NodeID, "version", version)
 	return nil
 }

@@ -8,6 +8,7 @@ func wireWeb(a *app) error {
 	a.pageURLs = []urlLine{
 		{"page: publish", "/publish.html"},
 		{"page: play", "/play.html"},
+		{"page: dashboard", "/dashboard.html"},
 	}
 	return nil
 }
