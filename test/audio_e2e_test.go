@@ -4,9 +4,7 @@ package test
 
 import (
 	"fmt"
-	"io"
 	"math"
-	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -14,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pion/interceptor"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
@@ -50,57 +47,9 @@ type audioSR struct {
 // PeerConnection is connected.
 func audioWHEP(t *testing.T, node *harness.Node, key string) *audioViewer {
 	t.Helper()
-	me := &webrtc.MediaEngine{}
-	require.NoError(t, me.RegisterDefaultCodecs())
-	ir := &interceptor.Registry{}
-	require.NoError(t, webrtc.RegisterDefaultInterceptors(me, ir))
-	se := webrtc.SettingEngine{}
-	se.SetIncludeLoopbackCandidate(true)
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
-	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
-	api := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
-
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		pc, err := api.NewPeerConnection(webrtc.Configuration{})
-		require.NoError(t, err)
-		v := &audioViewer{pc: pc, pkts: map[string][]audioRecv{}, srs: map[string][]audioSR{}, mime: map[string]string{}, fmtp: map[string]string{}}
-		for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
-			_, err := pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly})
-			require.NoError(t, err)
-		}
-		pc.OnTrack(v.read)
-		offer, err := pc.CreateOffer(nil)
-		require.NoError(t, err)
-		gathered := webrtc.GatheringCompletePromise(pc)
-		require.NoError(t, pc.SetLocalDescription(offer))
-		<-gathered
-		resp, err := http.Post(node.HTTPURL+"/whep/"+key, "application/sdp", strings.NewReader(pc.LocalDescription().SDP))
-		require.NoError(t, err)
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode == http.StatusCreated {
-			connected := make(chan struct{})
-			var once sync.Once
-			pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
-				if s == webrtc.PeerConnectionStateConnected {
-					once.Do(func() { close(connected) })
-				}
-			})
-			require.NoError(t, pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: string(body)}))
-			t.Cleanup(func() { _ = pc.Close() })
-			select {
-			case <-connected:
-				v.connected = time.Now()
-			case <-time.After(10 * time.Second):
-				t.Fatalf("WHEP %s: not connected within 10s", key)
-			}
-			return v
-		}
-		_ = pc.Close()
-		require.True(t, time.Now().Before(deadline), "WHEP %s: %d %s", key, resp.StatusCode, body)
-		time.Sleep(200 * time.Millisecond)
-	}
+	v := &audioViewer{pkts: map[string][]audioRecv{}, srs: map[string][]audioSR{}, mime: map[string]string{}, fmtp: map[string]string{}}
+	v.pc, v.connected = whepDial(t, node, key, v.read)
+	return v
 }
 
 func (v *audioViewer) read(tr *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {

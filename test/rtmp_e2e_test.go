@@ -46,6 +46,17 @@ type rtmpRecv struct {
 // rtmpWHEP plays key from node over WHEP, retrying until the stream exists.
 func rtmpWHEP(t *testing.T, node *harness.Node, key string) *rtmpViewer {
 	t.Helper()
+	v := &rtmpViewer{pkts: map[string][]rtmpRecv{}, mime: map[string]string{}}
+	v.pc, v.connected = whepDial(t, node, key, v.read)
+	return v
+}
+
+// whepDial plays key from node with a pion WHEP viewer (recvonly video and audio, loopback UDP only,
+// pion's default codecs and interceptors), retrying for 10 s until the stream exists, and returns
+// once the PeerConnection is connected. onTrack receives the tracks; the PeerConnection is closed at
+// cleanup.
+func whepDial(t *testing.T, node *harness.Node, key string, onTrack func(*webrtc.TrackRemote, *webrtc.RTPReceiver)) (*webrtc.PeerConnection, time.Time) {
+	t.Helper()
 	me := &webrtc.MediaEngine{}
 	require.NoError(t, me.RegisterDefaultCodecs())
 	ir := &interceptor.Registry{}
@@ -60,12 +71,11 @@ func rtmpWHEP(t *testing.T, node *harness.Node, key string) *rtmpViewer {
 	for {
 		pc, err := api.NewPeerConnection(webrtc.Configuration{})
 		require.NoError(t, err)
-		v := &rtmpViewer{pc: pc, pkts: map[string][]rtmpRecv{}, mime: map[string]string{}}
 		for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
 			_, err := pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly})
 			require.NoError(t, err)
 		}
-		pc.OnTrack(v.read)
+		pc.OnTrack(onTrack)
 		offer, err := pc.CreateOffer(nil)
 		require.NoError(t, err)
 		gathered := webrtc.GatheringCompletePromise(pc)
@@ -88,12 +98,11 @@ func rtmpWHEP(t *testing.T, node *harness.Node, key string) *rtmpViewer {
 			t.Cleanup(func() { _ = pc.Close() })
 			select {
 			case <-connected:
-				v.connected = time.Now()
 				t.Logf("WHEP %s connected in %v", key, time.Since(start).Round(time.Millisecond))
+				return pc, time.Now()
 			case <-time.After(10 * time.Second):
 				t.Fatalf("WHEP %s: not connected within 10s", key)
 			}
-			return v
 		}
 		_ = pc.Close()
 		require.True(t, time.Now().Before(deadline), "WHEP %s: %d %s", key, resp.StatusCode, body)
