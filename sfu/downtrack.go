@@ -16,6 +16,15 @@ type PacketSink interface {
 	WriteRTP(h *rtp.Header, payload []byte) (int, error)
 }
 
+// BatchSink is a PacketSink that may gather the packets written between BeginBatch and EndBatch and
+// send them together (rtc.LocalTrack: one system call per batch). A DownTrack's writer goroutine
+// brackets each batch it drains; it never waits (pacing) inside a bracket.
+type BatchSink interface {
+	PacketSink
+	BeginBatch()
+	EndBatch()
+}
+
 // DownTrackOptions configures a DownTrack. The zero value is valid.
 type DownTrackOptions struct {
 	// QueuePackets bounds the queue (default 1024 for video, 128 for audio).
@@ -61,6 +70,7 @@ type dtSlot struct {
 type DownTrack struct {
 	track      *Track
 	sink       PacketSink
+	batch      BatchSink // sink, when it batches
 	video      bool
 	codec      codecID
 	limit      int // queue bound
@@ -112,6 +122,7 @@ type DownTrack struct {
 // or after Close; a closed DownTrack's WriteRTP returns ErrClosed.
 func NewDownTrack(t *Track, sink PacketSink, opts DownTrackOptions) *DownTrack {
 	d := &DownTrack{track: t, sink: sink, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	d.batch, _ = sink.(BatchSink)
 	if t != nil {
 		d.video = t.video
 		d.codec = t.codec
@@ -470,16 +481,31 @@ func (d *DownTrack) take(w *writerState) (k int) {
 // the rest of the batch, when the DownTrack closes meanwhile.
 func (d *DownTrack) send(w *writerState, k int) bool {
 	var sentPkts, sentBytes uint64
-	ok := true
+	ok, open := true, false
 	for j := 0; j < k; j++ {
 		s := &w.batch[j]
-		if d.closed.Load() || s.replay && w.interval > 0 && !d.paceReplay(w) {
+		if s.replay && w.interval > 0 {
+			if wait := d.paceWait(w); wait > 0 {
+				if open { // what is gathered goes before the wait
+					d.batch.EndBatch()
+					open = false
+				}
+				if !d.sleep(w, wait) {
+					ok = false
+				}
+			}
+		}
+		if !ok || d.closed.Load() {
 			for ; j < k; j++ { // closing: free the rest of the batch
 				w.batch[j].buf.release()
 				w.batch[j] = dtSlot{}
 			}
 			ok = false
 			break
+		}
+		if !open && d.batch != nil {
+			d.batch.BeginBatch()
+			open = true
 		}
 		// Reset what a sink's interceptors may have set on the reused header (keeping capacity).
 		w.hdr = rtp.Header{Version: 2, Marker: s.marker, SequenceNumber: s.sn, Timestamp: s.ts,
@@ -492,6 +518,9 @@ func (d *DownTrack) send(w *writerState, k int) bool {
 		s.buf.release()
 		*s = dtSlot{}
 	}
+	if open {
+		d.batch.EndBatch()
+	}
 	if sentPkts > 0 { // counted per batch: fewer atomic operations
 		d.packets.Add(sentPkts)
 		d.bytes.Add(sentBytes)
@@ -499,22 +528,23 @@ func (d *DownTrack) send(w *writerState, k int) bool {
 	return ok
 }
 
-// paceReplay waits until the next replayed packet may go (a token bucket of replayBurst packets at
-// ReplayRate). It returns false if the DownTrack closes meanwhile.
-func (d *DownTrack) paceReplay(w *writerState) bool {
+// paceWait takes the next replayed packet's turn (a token bucket of replayBurst packets at
+// ReplayRate) and returns how long to wait for it (0: it may go now).
+func (d *DownTrack) paceWait(w *writerState) time.Duration {
 	now := nanotime()
 	if floor := now - replayBurst*w.interval; w.paceNext < floor {
 		w.paceNext = floor
 	}
 	w.paceNext += w.interval
-	wait := w.paceNext - w.interval - now
-	if wait <= 0 {
-		return true
-	}
+	return time.Duration(max(w.paceNext-w.interval-now, 0))
+}
+
+// sleep waits wait; it returns false if the DownTrack closes meanwhile.
+func (d *DownTrack) sleep(w *writerState, wait time.Duration) bool {
 	if w.pace == nil {
-		w.pace = time.NewTimer(time.Duration(wait))
+		w.pace = time.NewTimer(wait)
 	} else {
-		w.pace.Reset(time.Duration(wait))
+		w.pace.Reset(wait)
 	}
 	select {
 	case <-w.pace.C:

@@ -262,3 +262,84 @@ func (s *slowSink) WriteRTP(h *rtp.Header, payload []byte) (int, error) {
 	s.n.Add(1)
 	return len(payload), nil
 }
+
+// batchSink records, per packet, whether it was written inside a BeginBatch/EndBatch bracket, and
+// when each bracket closed.
+type batchSink struct {
+	recSink
+	mu      sync.Mutex
+	open    bool
+	nested  bool
+	outside int
+	batches []int // packets per bracket
+	ends    []time.Time
+}
+
+func (s *batchSink) BeginBatch() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.open {
+		s.nested = true
+	}
+	s.open = true
+	s.batches = append(s.batches, 0)
+}
+
+func (s *batchSink) EndBatch() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.open = false
+	s.ends = append(s.ends, time.Now())
+}
+
+func (s *batchSink) WriteRTP(h *rtp.Header, payload []byte) (int, error) {
+	s.mu.Lock()
+	if s.open {
+		s.batches[len(s.batches)-1]++
+	} else {
+		s.outside++
+	}
+	s.mu.Unlock()
+	return s.recSink.WriteRTP(h, payload)
+}
+
+func TestDownTrackBatches(t *testing.T) {
+	h := newTestHub(t, Config{}, Deps{})
+	p, err := h.Publish(context.Background(), "live/test", &fakePub{ID: "a"}, []TrackInfo{videoInfo})
+	require.NoError(t, err)
+	tr := p.Track("video")
+	g := &h264Gen{ssrc: 1}
+	writeAll(t, tr, g.keyframe())
+	for range 100 {
+		writeAll(t, tr, g.delta())
+	}
+	sink := &batchSink{}
+	dt := NewDownTrack(tr, sink, DownTrackOptions{ReplayRate: 500})
+	defer dt.Close()
+	defer tr.AddWriter(dt)()
+	require.Eventually(t, func() bool { return sink.count() == 104 }, 3*time.Second, time.Millisecond)
+	for range 10 { // live packets after the replay
+		writeAll(t, tr, g.delta())
+	}
+	require.Eventually(t, func() bool { return sink.count() == 114 }, 3*time.Second, time.Millisecond)
+	requireContinuous(t, sink.get())
+
+	sink.mu.Lock()
+	defer sink.mu.Unlock()
+	t.Logf("%d packets in %d brackets: %v", sink.count(), len(sink.batches), sink.batches)
+	require.Zero(t, sink.outside, "every packet is written inside a bracket")
+	require.False(t, sink.nested)
+	require.False(t, sink.open, "every bracket is closed")
+	sum, most := 0, 0
+	for _, n := range sink.batches {
+		sum += n
+		most = max(most, n)
+	}
+	require.Equal(t, 114, sum)
+	require.Greater(t, most, 1, "the burst of the paced replay goes in one bracket")
+	require.LessOrEqual(t, most, writeBatch)
+	// Pacing waits happen between brackets: 104 packets at 500/s after a burst of 32 take >= 100 ms,
+	// spread over several brackets.
+	require.Greater(t, len(sink.batches), 3)
+	require.GreaterOrEqual(t, sink.ends[len(sink.ends)-1].Sub(sink.ends[0]), 100*time.Millisecond)
+}
