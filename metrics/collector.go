@@ -31,6 +31,7 @@ type nodeCollector struct {
 	sViewers, relays, regLeases, regErrors          *prometheus.Desc
 	regRetaken, regLost, regUnreachable, conns, ref *prometheus.Desc
 	viewerDropped, kfReqs, sKFReqs, nacks           *prometheus.Desc
+	batchedDatagrams, batchSyscalls                 *prometheus.Desc
 	transcode                                       *prometheus.Desc
 
 	mu     sync.Mutex // guards the fields below (concurrent scrapes)
@@ -49,36 +50,38 @@ func newNodeCollector(cfg Config, deps Deps) *nodeCollector {
 	}
 	return &nodeCollector{
 		cfg: cfg, deps: deps,
-		info:           d("build_info", "Always 1: the node's identity.", "node_id", "role", "version"),
-		streams:        d("streams", "Streams on this node (published, pulled or in grace)."),
-		publishers:     d("publishers", "Live publishers by protocol.", "protocol"),
-		viewers:        d("viewers", "Viewers by protocol (hub subscribers and frame-output viewers).", "protocol"),
-		inBytes:        d("received_bytes_total", "RTP payload bytes received from publishers."),
-		inPkts:         d("received_packets_total", "RTP packets received from publishers."),
-		outBytes:       d("sent_bytes_total", "RTP payload bytes sent to WebRTC viewers and relays."),
-		outPkts:        d("sent_packets_total", "RTP packets sent to WebRTC viewers and relays."),
-		dropped:        d("dropped_packets_total", "Packets dropped for slow viewers (WebRTC writers)."),
-		kfReqs:         d("keyframe_requests_total", "Keyframe requests forwarded to publishers (PLIs for WebRTC publishers)."),
-		nacks:          d("nacks_received_total", "Lost packets WebRTC viewers asked for by RTCP NACK."),
-		transcode:      d("transcode_seconds_total", "Time spent transcoding audio (decode, resample, encode), by direction.", "direction"),
-		sKFReqs:        d("stream_keyframe_requests_total", "Keyframe requests forwarded to the publisher, per stream and track.", "stream", "track"),
-		viewerDropped:  d("frame_viewer_dropped_total", "Tags dropped for slow frame-output viewers (FLV, RTMP play) now connected."),
-		sInBytes:       d("stream_received_bytes_total", "RTP payload bytes received, per stream and track.", "stream", "track"),
-		sInPkts:        d("stream_received_packets_total", "RTP packets received, per stream and track.", "stream", "track"),
-		sOutBytes:      d("stream_sent_bytes_total", "RTP payload bytes sent, per stream and track.", "stream", "track"),
-		sOutPkts:       d("stream_sent_packets_total", "RTP packets sent, per stream and track.", "stream", "track"),
-		sDrop:          d("stream_dropped_packets_total", "Packets dropped for slow viewers, per stream and track.", "stream", "track"),
-		sViewers:       d("stream_viewers", "Hub subscribers per stream.", "stream"),
-		relays:         d("relays", "Relays by direction (serve, pull) and state (up, down).", "direction", "state"),
-		regLeases:      d("registry_leases", "Stream leases this node holds."),
-		regErrors:      d("registry_refresh_errors_total", "Failed node/lease refreshes (store unreachable)."),
-		regRetaken:     d("registry_leases_retaken_total", "Leases re-taken after they vanished."),
-		regLost:        d("registry_leases_lost_total", "Leases lost to another owner."),
-		regUnreachable: d("registry_unreachable", "1 when the registry's last operation failed."),
-		conns:          d("connections", "Open connections by protocol (as counted for limits.max_connections).", "protocol"),
-		ref:            d("connections_refused_total", "Connections refused by limits.max_connections, by protocol.", "protocol"),
-		tracks:         map[*sfu.Track]*trackAcc{},
-		lastIn:         map[*sfu.Track]sfu.TrackStats{},
+		info:             d("build_info", "Always 1: the node's identity.", "node_id", "role", "version"),
+		streams:          d("streams", "Streams on this node (published, pulled or in grace)."),
+		publishers:       d("publishers", "Live publishers by protocol.", "protocol"),
+		viewers:          d("viewers", "Viewers by protocol (hub subscribers and frame-output viewers).", "protocol"),
+		inBytes:          d("received_bytes_total", "RTP payload bytes received from publishers."),
+		inPkts:           d("received_packets_total", "RTP packets received from publishers."),
+		outBytes:         d("sent_bytes_total", "RTP payload bytes sent to WebRTC viewers and relays."),
+		outPkts:          d("sent_packets_total", "RTP packets sent to WebRTC viewers and relays."),
+		dropped:          d("dropped_packets_total", "Packets dropped for slow viewers (WebRTC writers)."),
+		kfReqs:           d("keyframe_requests_total", "Keyframe requests forwarded to publishers (PLIs for WebRTC publishers)."),
+		nacks:            d("nacks_received_total", "Lost packets WebRTC viewers asked for by RTCP NACK."),
+		batchedDatagrams: d("webrtc_batched_datagrams_total", "Datagrams sent to WebRTC viewers in batches (webrtc.batch)."),
+		batchSyscalls:    d("webrtc_batch_syscalls_total", "System calls that sent the batched datagrams (fewer with UDP GSO)."),
+		transcode:        d("transcode_seconds_total", "Time spent transcoding audio (decode, resample, encode), by direction.", "direction"),
+		sKFReqs:          d("stream_keyframe_requests_total", "Keyframe requests forwarded to the publisher, per stream and track.", "stream", "track"),
+		viewerDropped:    d("frame_viewer_dropped_total", "Tags dropped for slow frame-output viewers (FLV, RTMP play) now connected."),
+		sInBytes:         d("stream_received_bytes_total", "RTP payload bytes received, per stream and track.", "stream", "track"),
+		sInPkts:          d("stream_received_packets_total", "RTP packets received, per stream and track.", "stream", "track"),
+		sOutBytes:        d("stream_sent_bytes_total", "RTP payload bytes sent, per stream and track.", "stream", "track"),
+		sOutPkts:         d("stream_sent_packets_total", "RTP packets sent, per stream and track.", "stream", "track"),
+		sDrop:            d("stream_dropped_packets_total", "Packets dropped for slow viewers, per stream and track.", "stream", "track"),
+		sViewers:         d("stream_viewers", "Hub subscribers per stream.", "stream"),
+		relays:           d("relays", "Relays by direction (serve, pull) and state (up, down).", "direction", "state"),
+		regLeases:        d("registry_leases", "Stream leases this node holds."),
+		regErrors:        d("registry_refresh_errors_total", "Failed node/lease refreshes (store unreachable)."),
+		regRetaken:       d("registry_leases_retaken_total", "Leases re-taken after they vanished."),
+		regLost:          d("registry_leases_lost_total", "Leases lost to another owner."),
+		regUnreachable:   d("registry_unreachable", "1 when the registry's last operation failed."),
+		conns:            d("connections", "Open connections by protocol (as counted for limits.max_connections).", "protocol"),
+		ref:              d("connections_refused_total", "Connections refused by limits.max_connections, by protocol.", "protocol"),
+		tracks:           map[*sfu.Track]*trackAcc{},
+		lastIn:           map[*sfu.Track]sfu.TrackStats{},
 	}
 }
 
@@ -87,7 +90,7 @@ func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		c.info, c.streams, c.publishers, c.viewers, c.inBytes, c.inPkts, c.outBytes, c.outPkts, c.dropped,
 		c.viewerDropped, c.kfReqs, c.sKFReqs, c.sInBytes, c.sInPkts, c.sOutBytes, c.sOutPkts, c.sDrop, c.sViewers, c.relays,
-		c.regLeases, c.regErrors, c.regRetaken, c.regLost, c.regUnreachable, c.conns, c.ref, c.nacks, c.transcode,
+		c.regLeases, c.regErrors, c.regRetaken, c.regLost, c.regUnreachable, c.conns, c.ref, c.nacks, c.batchedDatagrams, c.batchSyscalls, c.transcode,
 	} {
 		ch <- d
 	}
@@ -248,6 +251,11 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	if c.deps.NACKs != nil {
 		counter(c.nacks, c.deps.NACKs())
+	}
+	if c.deps.UDPBatches != nil {
+		dg, calls := c.deps.UDPBatches()
+		counter(c.batchedDatagrams, dg)
+		counter(c.batchSyscalls, calls)
 	}
 	if c.deps.TranscodeSeconds != nil {
 		m := c.deps.TranscodeSeconds()

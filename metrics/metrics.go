@@ -66,6 +66,9 @@ type Deps struct {
 	Refused func() map[string]uint64
 	// NACKs returns the packets WebRTC viewers asked for by RTCP NACK (signaling.Server.NACKs).
 	NACKs func() uint64
+	// UDPBatches returns the datagrams WebRTC viewers were sent in batches and the system calls that
+	// sent them (rtc.Engine.SendStats): fewer calls than datagrams is UDP GSO at work.
+	UDPBatches func() (datagrams, syscalls uint64)
 	// TranscodeSeconds returns the time spent transcoding audio, in seconds, by direction
 	// ("aac_to_opus", "opus_to_aac"; bridge/audio.TranscodeTime).
 	TranscodeSeconds func() map[string]float64

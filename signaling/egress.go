@@ -64,7 +64,9 @@ func (w whepSession) AddTrack(t *sfu.Track) (sfu.TrackWriter, error) {
 
 		return nil, sfu.ErrTrackSkipped
 	}
-	local := rtc.NewLocalTrack(info, rtc.LocalTrackOptions{StreamID: msid(w.key), BindWait: w.srv.cfg.BindWait})
+	local := rtc.NewLocalTrack(info, rtc.LocalTrackOptions{
+		StreamID: msid(w.key), BindWait: w.srv.cfg.BindWait, Batch: w.batch,
+	})
 	sender, err := w.pc.AddTrack(local)
 	if err != nil {
 		return nil, fmt.Errorf("add track %s: %w", info.ID, err)
@@ -135,6 +137,7 @@ func (s *Server) play(ctx context.Context, key, offerSDP, remoteAddr string) (*s
 	}
 	ss := s.newSession("whep", key, remoteAddr, pc)
 	ss.offer = o
+	ss.batch = s.engine.NewBatch(pc)
 	ss.opusStereo = s.stereoOpus(key)
 	fail := func(err error) (*session, string, error) {
 		ss.teardown()

@@ -11,6 +11,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/estuary-media/estuary/sfu"
+	"github.com/estuary-media/estuary/sfu/rtc"
 )
 
 // session is one WebRTC PeerConnection with its resource (/n/{node}/{kind}/{id}): a publisher (WHIP,
@@ -46,6 +47,7 @@ type session struct {
 	kf      chan string       // whip: keyframe requests (track IDs)
 
 	offer    *offer      // whep
+	batch    *rtc.Batch  // whep: the LocalTracks' batched sends (nil: off)
 	unsub    func()      // whep: set before the answer
 	outMu    sync.Mutex  // whep: guards outs and answered
 	outs     []*outTrack // whep

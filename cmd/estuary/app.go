@@ -19,6 +19,7 @@ import (
 	"github.com/estuary-media/estuary/bridge/frames"
 	"github.com/estuary-media/estuary/cascade"
 	"github.com/estuary-media/estuary/sfu"
+	"github.com/estuary-media/estuary/sfu/rtc"
 	"github.com/estuary-media/estuary/signaling"
 	"github.com/estuary-media/estuary/signaling/calls"
 	"github.com/estuary-media/estuary/signaling/turn"
@@ -50,6 +51,7 @@ type app struct {
 	authz *auth.Authorizer
 	// sig and callsServer are the WebRTC signaling and call servers (limits read their counts).
 	sig         *signaling.Server
+	engine      *rtc.Engine
 	callsServer *calls.Server
 	// middleware wraps the HTTP handler (outermost last), e.g. limits.max_connections.
 	middleware []func(http.Handler) http.Handler

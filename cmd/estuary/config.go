@@ -61,6 +61,7 @@ type HTTPConfig struct {
 	TLSKey       string `yaml:"tls_key"`
 	CORS         string `yaml:"cors"`      // Access-Control-Allow-Origin value ("*"); "" sends none
 	APIToken     string `yaml:"api_token"` // when set, /api/ needs "Authorization: Bearer <token>"
+	PProf        bool   `yaml:"pprof"`     // serve Go's /debug/pprof/ (off; trusted networks only)
 }
 
 // ICEServer is one entry of webrtc.ice_servers: either a URL string ("stun:host:3478") or a mapping
@@ -112,6 +113,8 @@ type WebRTCConfig struct {
 	GOPCache         bool          `yaml:"gop_cache"`         // on
 	BFrames          string        `yaml:"bframes"`           // drop | keep (drop)
 	KeyframeInterval time.Duration `yaml:"keyframe_interval"` // PLI period while FLV/HLS outputs run (2s)
+	Batch            bool          `yaml:"batch"`             // a viewer's packets leave in batches (on)
+	GSO              bool          `yaml:"gso"`               // batches use UDP GSO where Linux has it (on)
 }
 
 // SFUConfig is the sfu section.
@@ -220,7 +223,7 @@ func Defaults() Config {
 		HTTP: HTTPConfig{Listen: ":8080", SRSAPIListen: ":1985", CORS: "*"},
 		WebRTC: WebRTCConfig{
 			UDPPort: 8000, TCPPort: 8000,
-			NACK: true, TWCC: true, GOPCache: true, BFrames: "drop",
+			NACK: true, TWCC: true, GOPCache: true, BFrames: "drop", Batch: true, GSO: true,
 			KeyframeInterval: 2 * time.Second,
 		},
 		SFU: SFUConfig{

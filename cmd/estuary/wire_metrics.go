@@ -45,6 +45,12 @@ func wireMetrics(a *app) error {
 	if sig := a.sig; sig != nil {
 		deps.NACKs = sig.NACKs
 	}
+	if e := a.engine; e != nil {
+		deps.UDPBatches = func() (uint64, uint64) {
+			st := e.SendStats()
+			return st.Datagrams, st.Syscalls
+		}
+	}
 	if connCounts != nil {
 		deps.Connections, deps.Refused = connCounts(a)
 	}

@@ -29,11 +29,14 @@ func wireWebRTC(a *app) error {
 		ICEServers: ice,
 		NoNACK:     !c.NACK,
 		NoTWCC:     !c.TWCC,
+		NoBatch:    !c.Batch,
+		NoGSO:      !c.GSO,
 	}, rtc.Deps{Logger: a.log})
 	if err != nil {
 		return fmt.Errorf("webrtc: %w", err)
 	}
 	a.finals = append(a.finals, engine.Close)
+	a.engine = engine
 	sig, err := signaling.New(signaling.Config{
 		NodeID:     a.cfg.NodeID,
 		ICEServers: ice,

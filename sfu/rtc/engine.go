@@ -38,6 +38,12 @@ type Config struct {
 	NoTWCC bool
 	// OpusStereo registers Opus with stereo=1;sprop-stereo=1. Default: mono fmtp.
 	OpusStereo bool
+	// NoBatch turns off batched sends: each packet to a viewer is its own system call (see
+	// batchconn.go). Default: batched.
+	NoBatch bool
+	// NoGSO keeps batching but sends a batch's datagrams one by one instead of with UDP GSO.
+	// Default: GSO where the kernel has it.
+	NoGSO bool
 	// ICEDisconnectedTimeout is how long without traffic before ICE is "disconnected". Default 5s.
 	ICEDisconnectedTimeout time.Duration
 	// ICEFailedTimeout is how long after "disconnected" ICE fails (and the session is closed).
@@ -56,6 +62,8 @@ type Engine struct {
 	log      *slog.Logger
 	lf       pionLoggerFactory
 	udpMux   ice.UDPMux
+	sender   *sender
+	conns    []*batchConn // the ICE UDP mux's sockets
 	tcpMux   ice.TCPMux
 	udpAddr  *net.UDPAddr
 	tcpAddr  *net.TCPAddr
@@ -81,7 +89,7 @@ func NewEngine(cfg Config, deps Deps) (*Engine, error) {
 	if cfg.ICEFailedTimeout <= 0 {
 		cfg.ICEFailedTimeout = 10 * time.Second
 	}
-	e := &Engine{cfg: cfg, log: log, lf: pionLoggerFactory{log: log}}
+	e := &Engine{cfg: cfg, log: log, lf: pionLoggerFactory{log: log}, sender: newSender(!cfg.NoGSO)}
 
 	var listenIP net.IP
 	if cfg.ListenIP != "" {
@@ -101,23 +109,34 @@ func NewEngine(cfg Config, deps Deps) (*Engine, error) {
 		}
 	}
 
-	if listenIP != nil {
-		conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: listenIP, Port: cfg.UDPPort})
-		if err != nil {
-			return nil, fmt.Errorf("rtc: ice udp listen: %w", err)
+	ips := []net.IP{listenIP}
+	if listenIP == nil {
+		var err error
+		if ips, err = localIPs(e.loopback); err != nil {
+			return nil, fmt.Errorf("rtc: ice udp: %w", err)
 		}
-		e.udpAddr, _ = conn.LocalAddr().(*net.UDPAddr)
-		e.udpMux = webrtc.NewICEUDPMux(e.lf.NewLogger("ice-udp-mux"), conn)
+	}
+	muxes := make([]ice.UDPMux, 0, len(ips))
+	closeMuxes := func() {
+		for _, m := range muxes {
+			_ = m.Close()
+		}
+	}
+	for _, ip := range ips {
+		conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: ip, Port: cfg.UDPPort})
+		if err != nil {
+			closeMuxes()
+			return nil, fmt.Errorf("rtc: ice udp listen on %s: %w", net.JoinHostPort(ip.String(), strconv.Itoa(cfg.UDPPort)), err)
+		}
+		bc := newBatchConn(conn, e.sender)
+		e.conns = append(e.conns, bc)
+		muxes = append(muxes, ice.NewUDPMuxDefault(ice.UDPMuxParams{Logger: e.lf.NewLogger("ice-udp-mux"), UDPConn: bc}))
+	}
+	if len(muxes) == 1 {
+		e.udpMux = muxes[0]
+		e.udpAddr, _ = e.conns[0].LocalAddr().(*net.UDPAddr)
 	} else {
-		opts := []ice.UDPMuxFromPortOption{ice.UDPMuxFromPortWithLogger(e.lf.NewLogger("ice-udp-mux"))}
-		if e.loopback {
-			opts = append(opts, ice.UDPMuxFromPortWithLoopback())
-		}
-		m, err := ice.NewMultiUDPMuxFromPort(cfg.UDPPort, opts...)
-		if err != nil {
-			return nil, fmt.Errorf("rtc: ice udp listen on port %d: %w", cfg.UDPPort, err)
-		}
-		e.udpMux = m
+		e.udpMux = ice.NewMultiUDPMuxDefault(muxes...)
 		e.udpAddr = &net.UDPAddr{Port: cfg.UDPPort}
 	}
 
@@ -132,9 +151,53 @@ func NewEngine(cfg Config, deps Deps) (*Engine, error) {
 		e.tcpMux = webrtc.NewICETCPMux(e.lf.NewLogger("ice-tcp-mux"), ln, 8)
 	}
 	log.Info("webrtc engine ready", "udp", e.udpAddr.String(), "tcp", addrString(e.tcpAddr),
-		"public_ips", cfg.PublicIPs)
+		"public_ips", cfg.PublicIPs, "udp_sockets", len(muxes), "batch", !cfg.NoBatch, "gso", e.GSO())
 
 	return e, nil
+}
+
+// localIPs lists the addresses to bind the ICE UDP sockets to: every up interface's unicast
+// addresses (loopback ones only with loopback), link-local IPv6 left out.
+func localIPs(loopback bool) ([]net.IP, error) {
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return nil, err
+	}
+	var ips []net.IP
+	for _, ifc := range ifs {
+		if ifc.Flags&net.FlagUp == 0 || ifc.Flags&net.FlagLoopback != 0 && !loopback {
+			continue
+		}
+		addrs, err := ifc.Addrs()
+		if err != nil {
+			continue
+		}
+		for _, a := range addrs {
+			n, ok := a.(*net.IPNet)
+			if !ok || n.IP.IsLinkLocalUnicast() || n.IP.IsMulticast() || n.IP.IsUnspecified() ||
+				n.IP.IsLoopback() && !loopback {
+				continue
+			}
+			ips = append(ips, n.IP)
+		}
+	}
+	if len(ips) == 0 {
+		return nil, fmt.Errorf("%w: no usable local address", ErrBadConfig)
+	}
+	return ips, nil
+}
+
+// GSO reports whether batches leave with UDP GSO (on at least one socket).
+func (e *Engine) GSO() bool {
+	if e.cfg.NoBatch {
+		return false
+	}
+	for _, c := range e.conns {
+		if c.gso.Load() {
+			return true
+		}
+	}
+	return false
 }
 
 func addrString(a *net.TCPAddr) string {

@@ -21,6 +21,10 @@ type LocalTrackOptions struct {
 	// its keyframe) reaches the viewer. It blocks the caller, so only a per-subscriber writer (an
 	// sfu.DownTrack's goroutine) may use it; Close releases a waiting writer. Default 0: drop.
 	BindWait time.Duration
+	// Batch, the PeerConnection's (Engine.NewBatch), makes the track an sfu.BatchSink: the packets a
+	// DownTrack writes between BeginBatch and EndBatch leave in one system call. The track holds a
+	// reference until Close. Default nil: every packet is sent on its own.
+	Batch *Batch
 }
 
 // LocalTrack is a webrtc.TrackLocal carrying one sfu track to one PeerConnection, and the
@@ -32,6 +36,8 @@ type LocalTrack struct {
 	streamID string
 	kind     webrtc.RTPCodecType
 	bindWait time.Duration
+	batch    *Batch
+	open     *destQueue // corked by BeginBatch (the DownTrack writer's only)
 
 	binding atomic.Pointer[localBinding]
 	gaveUp  atomic.Bool // BindWait expired once: never wait again
@@ -53,7 +59,7 @@ type localBinding struct {
 
 var (
 	_ webrtc.TrackLocal = (*LocalTrack)(nil)
-	_ sfu.PacketSink    = (*LocalTrack)(nil)
+	_ sfu.BatchSink     = (*LocalTrack)(nil)
 )
 
 // NewLocalTrack makes the WebRTC side of an sfu track described by info.
@@ -66,8 +72,12 @@ func NewLocalTrack(info sfu.TrackInfo, opts LocalTrackOptions) *LocalTrack {
 		opts.StreamID = "estuary"
 	}
 
+	if opts.Batch != nil {
+		opts.Batch.retain()
+	}
+
 	return &LocalTrack{
-		info: info, streamID: opts.StreamID, kind: kind, bindWait: opts.BindWait,
+		info: info, streamID: opts.StreamID, kind: kind, bindWait: opts.BindWait, batch: opts.Batch,
 		bound: make(chan struct{}), closed: make(chan struct{}),
 	}
 }
@@ -124,8 +134,33 @@ func (l *LocalTrack) Bound() <-chan struct{} { return l.bound }
 
 // Close makes every later write drop and releases a writer waiting for the binding. Idempotent.
 func (l *LocalTrack) Close() {
-	l.closeOnce.Do(func() { close(l.closed) })
+	l.closeOnce.Do(func() {
+		close(l.closed)
+		if l.batch != nil {
+			l.batch.release()
+		}
+	})
 	l.binding.Store(nil)
+}
+
+// BeginBatch starts gathering what the track sends (sfu.BatchSink), once pion takes writes and ICE
+// has selected a UDP pair. Only the DownTrack's writer goroutine calls it.
+func (l *LocalTrack) BeginBatch() {
+	if l.batch == nil || l.open != nil {
+		return
+	}
+	if b := l.binding.Load(); b != nil && b.ready.Load() {
+		l.open = l.batch.begin()
+	}
+}
+
+// EndBatch sends what was gathered since BeginBatch (with what other tracks of the PeerConnection
+// gathered meanwhile, when they end theirs first).
+func (l *LocalTrack) EndBatch() {
+	if l.open != nil {
+		l.open.uncork()
+		l.open = nil
+	}
 }
 
 // WriteRTP sends one packet: SSRC and payload type come from the binding; header extensions and
