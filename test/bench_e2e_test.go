@@ -89,7 +89,8 @@ func TestBenchTiny(t *testing.T) {
 	bin := benchBuild(t)
 	node := harness.StartNode(t, harness.NodeOptions{})
 	const key = "live/bench"
-	harness.FFmpegPush(t, node.RTMPURL(key), harness.FFmpegArgs{GOP: 25})
+	// 640x360 at 1.5 Mbit/s: frames of several packets, so batches of several datagrams.
+	harness.FFmpegPush(t, node.RTMPURL(key), harness.FFmpegArgs{GOP: 25, Size: "640x360", Extra: []string{"-b:v", "1500k"}})
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		code, _, err := node.Get(context.Background(), "/api/v1/streams/"+key)
@@ -163,6 +164,14 @@ func TestBenchTiny(t *testing.T) {
 	require.GreaterOrEqual(t, r.Server.CPUS, 0.0)
 	t.Logf("server: %.3f CPU s (%.2f cores), %.0f Mbit/s per core, %.0f KB RSS per reader",
 		r.Server.CPUS, r.Server.Cores, r.Server.MbpsPerCore, r.Server.RSSPerReader/1024)
+
+	// The WHEP viewers' packets left in batches, several datagrams per system call (UDP GSO).
+	fams := opsScrape(t, node)
+	dg := opsValue(fams, "estuary_webrtc_batched_datagrams_total")
+	calls := opsValue(fams, "estuary_webrtc_batch_syscalls_total")
+	t.Logf("batched sends: %.0f datagrams in %.0f system calls (%.2f per call)", dg, calls, dg/max(calls, 1))
+	require.Positive(t, dg, "WHEP viewers' packets go through the batched path")
+	require.Less(t, calls, dg*0.8, "UDP GSO sends several datagrams per call")
 
 	// A stream nobody publishes: every WHEP viewer is a join failure with the server's reason.
 	bad := benchRun(t, bin, 30*time.Second, "-whep", node.HTTPURL, "-stream", "live/nobody", "-n", "2",
