@@ -78,13 +78,15 @@ type DownTrack struct {
 	log        *slog.Logger
 	logEvery   int64
 
-	closed  atomic.Bool
-	wake    chan struct{} // cap 1: the queue has packets
-	done    chan struct{} // closed by Close
-	wg      sync.WaitGroup
-	packets atomic.Uint64
-	bytes   atomic.Uint64
-	dropped atomic.Uint64
+	closed     atomic.Bool
+	wake       chan struct{} // cap 1: the queue has packets
+	wakeTS     uint32        // guarded by mu: the last pushed packet's timestamp (a new one ends a frame)
+	wakeMarker bool          // guarded by mu: the last pushed packet had the marker (its frame woke the writer)
+	done       chan struct{} // closed by Close
+	wg         sync.WaitGroup
+	packets    atomic.Uint64
+	bytes      atomic.Uint64
+	dropped    atomic.Uint64
 
 	mu      sync.Mutex // guards the queue and the rewrite state below
 	stopped bool
@@ -169,7 +171,13 @@ func (d *DownTrack) writeShared(p *rtp.Packet, pb *pktBuf, now int64) error {
 		return ErrClosed
 	}
 	wantKF := d.pushLocked(p, pb, now)
-	wake := d.idle && d.n > d.replayHold
+	// Video wakes the writer once a frame is complete (its marker, or the next frame's first packet
+	// when a marker is missing) or a batch is queued, so that a frame leaves in one batch (one
+	// system call with UDP GSO); audio packets are frames.
+	frameEnd := !d.video || p.Marker || p.Timestamp != d.wakeTS && !d.wakeMarker ||
+		d.n-d.replayHold >= writeBatch
+	d.wakeTS, d.wakeMarker = p.Timestamp, p.Marker
+	wake := d.idle && d.n > d.replayHold && frameEnd
 	if wake {
 		d.idle = false
 	}
