@@ -31,6 +31,18 @@ type Config struct {
 	// GOPMaxDuration and GOPMaxBytes cap the tags kept for new viewers. Defaults 5s and 8 MiB.
 	GOPMaxDuration time.Duration
 	GOPMaxBytes    int
+	// AudioFlush bounds how long audio tags of a stream with video wait for the next video frame before
+	// viewers are woken for them alone. Viewers are woken (one write each) per video frame, with the
+	// audio that came since; audio-only streams wake them per tag. Default 100ms.
+	AudioFlush time.Duration
+	// WriteInterval merges each viewer's writes over this long: viewers are woken at most this often,
+	// with everything queued since (fewer, larger writes: less server CPU per viewer, up to this much
+	// more latency; SRS calls it mw_latency and merges 350ms by default). A new viewer's start (the kept
+	// GOP) is written at once. Default 100ms; negative: one write per video frame.
+	WriteInterval time.Duration
+	// ProbeInterval is how often idle HTTP-FLV connections are checked for a client that left (no
+	// goroutine reads them). Default 2s.
+	ProbeInterval time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -51,6 +63,15 @@ func (c Config) withDefaults() Config {
 	}
 	if c.GOPMaxBytes <= 0 {
 		c.GOPMaxBytes = 8 << 20
+	}
+	if c.AudioFlush <= 0 {
+		c.AudioFlush = 100 * time.Millisecond
+	}
+	if c.WriteInterval == 0 {
+		c.WriteInterval = 100 * time.Millisecond
+	}
+	if c.ProbeInterval <= 0 {
+		c.ProbeInterval = 2 * time.Second
 	}
 	return c
 }
@@ -128,6 +149,9 @@ type stream struct {
 	lastV    *frames.CodecConfig
 	lastA    *frames.CodecConfig
 	ended    bool
+
+	lastFlush time.Time // when viewers were last woken (stream loop only)
+	pending   bool      // tags were queued since the last WriteInterval flush (stream loop only)
 }
 
 // acquire returns the running muxer of key (starting it for the first viewer).
@@ -265,6 +289,14 @@ func (st *stream) loop() {
 		defer t.Stop()
 		tick = t.C
 	}
+	probe := time.NewTicker(s.cfg.ProbeInterval)
+	defer probe.Stop()
+	var flushTick <-chan time.Time
+	if s.cfg.WriteInterval > 0 {
+		t := time.NewTicker(s.cfg.WriteInterval)
+		defer t.Stop()
+		flushTick = t.C
+	}
 	for {
 		select {
 		case <-st.stop:
@@ -273,8 +305,44 @@ func (st *stream) loop() {
 			return
 		case <-tick:
 			st.src.RequestKeyframe()
+		case <-probe.C:
+			st.probe()
+		case <-flushTick:
+			if st.pending {
+				st.pending = false
+				st.flushAll()
+			}
 		case f := <-st.lis.Frames():
 			st.frame(f)
+		}
+	}
+}
+
+// flushAll wakes every viewer that has tags queued (Config.WriteInterval).
+func (st *stream) flushAll() {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	for _, v := range st.viewers {
+		v.wake()
+	}
+}
+
+// probe ends the viewers whose client left while they had nothing to write (a write error finds the
+// others). No lock is held across the probes.
+func (st *stream) probe() {
+	st.mu.Lock()
+	var idle []*Viewer
+	var fns []func() bool
+	for _, v := range st.viewers {
+		if v.probeFn != nil && v.idle() {
+			idle = append(idle, v)
+			fns = append(fns, v.probeFn)
+		}
+	}
+	st.mu.Unlock()
+	for i, v := range idle {
+		if fns[i]() {
+			v.end(ErrPeerGone)
 		}
 	}
 }
@@ -334,8 +402,23 @@ func (st *stream) emitAAC(au []byte, pts time.Duration) {
 	st.publish(&Tag{Type: TagAudio, DTS: pts, Body: AudioFrame(AudioAAC, au)})
 }
 
-// publish records t in the GOP and queues it to every viewer.
+// publish records t in the GOP and queues it to every viewer. Viewers are woken (flush) per video frame
+// with the audio queued since, so a viewer writes once per frame rather than once per tag; audio alone
+// wakes them in audio-only streams or when no video frame came for Config.AudioFlush.
 func (st *stream) publish(t *Tag) {
+	flush := false
+	switch {
+	case t.Type == TagVideo && !t.Seq, st.vcodec == 0:
+		flush = true
+	case !t.Seq:
+		flush = time.Since(st.lastFlush) >= st.srv.cfg.AudioFlush
+	}
+	if st.srv.cfg.WriteInterval > 0 {
+		flush, st.pending = false, true // the loop's flush tick wakes the viewers
+	}
+	if flush {
+		st.lastFlush = time.Now()
+	}
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	switch {
@@ -363,7 +446,7 @@ func (st *stream) publish(t *Tag) {
 		// Audio only: viewers start anywhere.
 	}
 	for _, v := range st.viewers {
-		v.push(t, st)
+		v.push(t, st, flush)
 	}
 }
 
@@ -373,6 +456,10 @@ type Viewer struct {
 	max  int
 	info sfu.ClientInfo
 	sent atomic.Uint64 // FLV bytes handed out by Next (tag headers, bodies, previous-tag sizes)
+
+	// probeFn, when set (guarded by st.mu), reports whether the viewer's client left; the stream's loop
+	// calls it for idle viewers every Config.ProbeInterval.
+	probeFn func() bool
 
 	mu       sync.Mutex
 	q        []*Tag
@@ -388,12 +475,17 @@ type Viewer struct {
 // Subscribe adds a viewer to stream key: it starts with the FLV header, onMetaData, the sequence headers
 // and the kept GOP. Close it when done.
 func (s *Server) Subscribe(ctx context.Context, key string) (*Viewer, error) {
+	return s.subscribe(ctx, key, nil)
+}
+
+// subscribe is Subscribe with the viewer's client probe.
+func (s *Server) subscribe(ctx context.Context, key string, probe func() bool) (*Viewer, error) {
 	st, err := s.acquire(ctx, key)
 	if err != nil {
 		return nil, err
 	}
 	v := &Viewer{st: st, max: s.cfg.ViewerQueue, notify: make(chan struct{}, 1), endCh: make(chan struct{}), waitKey: true,
-		info: sfu.ClientInfo{ID: sfu.NewClientID(), Protocol: "flv", Started: time.Now()}}
+		probeFn: probe, info: sfu.ClientInfo{ID: sfu.NewClientID(), Protocol: "flv", Started: time.Now()}}
 	st.mu.Lock()
 	if st.ended {
 		st.mu.Unlock()
@@ -522,8 +614,23 @@ func (v *Viewer) end(err error) bool {
 	return true
 }
 
-// push queues t (st.mu held). A full backlog is dropped; the viewer resumes at the next keyframe.
-func (v *Viewer) push(t *Tag, st *stream) {
+// setProbe sets the viewer's client probe (once, before it can be idle for a ProbeInterval).
+func (v *Viewer) setProbe(fn func() bool) {
+	v.st.mu.Lock()
+	v.probeFn = fn
+	v.st.mu.Unlock()
+}
+
+// idle reports whether the viewer has nothing queued.
+func (v *Viewer) idle() bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return len(v.q) == 0 && !v.done
+}
+
+// push queues t (st.mu held) and, with flush, wakes the viewer. A full backlog is dropped; the viewer
+// resumes at the next keyframe. It does not allocate once the backlog has grown to its working size.
+func (v *Viewer) push(t *Tag, st *stream, flush bool) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if v.done {
@@ -550,21 +657,50 @@ func (v *Viewer) push(t *Tag, st *stream) {
 		v.q = append(v.q, st.headerTags()...)
 	}
 	v.q = append(v.q, t)
+	if flush {
+		v.signal()
+	}
+}
+
+// signal wakes the viewer's writer (v.mu held).
+func (v *Viewer) signal() {
 	select {
 	case v.notify <- struct{}{}:
 	default:
 	}
 }
 
-// Next waits for queued tags and moves them into buf (reused; returned). It returns an error when the
-// viewer ended (nil error and no tags never happens) or ctx is done.
+// wake signals the viewer if it has tags queued.
+func (v *Viewer) wake() {
+	v.mu.Lock()
+	if len(v.q) > 0 {
+		v.signal()
+	}
+	v.mu.Unlock()
+}
+
+// keepQueue is the backlog capacity (tags) a viewer keeps between batches; a larger one (the kept GOP
+// at the start, a burst) is let go after use.
+const keepQueue = 64
+
+// Next waits for queued tags and returns them; buf (the previous call's result, which the caller no
+// longer uses) becomes the viewer's next backlog, so the two swap without copying or allocating. It
+// returns an error when the viewer ended (nil error and no tags never happens) or ctx is done.
 func (v *Viewer) Next(ctx context.Context, buf []*Tag) ([]*Tag, error) {
+	clear(buf)
+	if cap(buf) > keepQueue {
+		buf = nil
+	}
 	for {
 		v.mu.Lock()
 		if len(v.q) > 0 {
-			buf = append(buf[:0], v.q...)
-			clear(v.q)
-			v.q = v.q[:0]
+			out := v.q
+			v.q = buf[:0]
+			buf = out
+			select { // a wake-up for what is taken now would only wake the writer for nothing
+			case <-v.notify:
+			default:
+			}
 			v.mu.Unlock()
 			n := 0
 			for _, t := range buf {

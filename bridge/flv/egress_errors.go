@@ -10,3 +10,6 @@ var (
 	// ErrServerClosed: the FLV server is closed.
 	ErrServerClosed = errors.New("flv: server closed")
 )
+
+// ErrPeerGone: the viewer's client closed its connection (found while the viewer had nothing to write).
+var ErrPeerGone = errors.New("flv: client left")

@@ -5,12 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/estuary-media/estuary/bridge/frames"
@@ -33,7 +31,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
-	v, err := s.Subscribe(r.Context(), key)
+	v, err := s.subscribe(r.Context(), key, nil)
 	switch {
 	case errors.Is(err, sfu.ErrStreamNotFound), errors.Is(err, frames.ErrNoTracks), errors.Is(err, frames.ErrClosed):
 		http.Error(w, fmt.Sprintf("stream %s not found: nobody publishes it", key), http.StatusNotFound)
@@ -126,8 +124,13 @@ func (tw *tagWriter) ts(t *Tag) (uint32, bool) {
 	return ts, true
 }
 
+// maxBatch is the most tags one write (one HTTP chunk, one writev) carries: a larger backlog (the kept
+// GOP at the start) goes in several, so the iovec and header scratch stay small.
+const maxBatch = 16
+
 // build lays out tags as one HTTP chunk (chunked true) or plain bytes: it returns the vector to write
-// (empty when every tag was left out).
+// (empty when every tag was left out). It does not allocate once its scratch has grown (to maxBatch
+// tags at most when callers split their backlog).
 func (tw *tagWriter) build(tags []*Tag, chunked bool) [][]byte {
 	n := len(tags)
 	need := 16 + n*(TagHeaderSize+PrevTagSizeLen) + 2
@@ -174,46 +177,49 @@ func (tw *tagWriter) build(tags []*Tag, chunked bool) [][]byte {
 	return vec
 }
 
-// serveViewer writes v's stream to the client until either ends.
+// serveViewer writes v's stream to the client until either ends. The request's goroutine is the
+// viewer's only one: nothing reads the hijacked connection (a client has nothing more to say); a client
+// that leaves fails the next write, or, while the stream is idle, the stream's probe (peerGone) ends
+// the viewer.
 func serveViewer(w http.ResponseWriter, r *http.Request, v *Viewer) error {
 	meta := v.Meta()
 	head := Header(meta.HasVideo, meta.HasAudio)
 	script := &Tag{Type: TagScript, Body: meta.Body()}
 	rc := http.NewResponseController(w)
-	conn, brw, err := rc.Hijack()
+	conn, _, err := rc.Hijack()
 	if err != nil {
 		return serveBuffered(w, rc, r.Context(), v, head, script)
 	}
 	defer conn.Close()
-	ctx, cancel := context.WithCancel(r.Context())
-	defer cancel()
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { // the client closing its side ends the viewer
-		defer wg.Done()
-		defer cancel()
-		_, _ = io.Copy(io.Discard, brw.Reader)
-	}()
-	defer wg.Wait()
-	defer conn.Close() // unblocks the reader before wg.Wait
-	return writeLoop(ctx, v, conn, head, script, w.Header())
+	v.setProbe(func() bool { return peerGone(conn) })
+	return writeLoop(r.Context(), v, conn, head, script, w.Header())
 }
 
 func writeLoop(ctx context.Context, v *Viewer, conn net.Conn, head []byte, script *Tag, h http.Header) error {
 	var tw tagWriter
 	maxLag := v.MaxLag()
+	// The write deadline moves at most every maxLag/8 (a timer update per write is not free): a write
+	// blocked for 7/8 of MaxLag or more ends the viewer as slow.
+	var deadlineSet time.Time
+	extend := func(now time.Time) {
+		if now.Sub(deadlineSet) >= maxLag/8 {
+			deadlineSet = now
+			_ = conn.SetWriteDeadline(now.Add(maxLag))
+		}
+	}
 	first := responseHead(h)
 	first = strconv.AppendInt(first, int64(len(head)), 16)
 	first = append(first, "\r\n"...)
 	first = append(first, head...)
 	first = append(first, "\r\n"...)
 	vec := tw.build([]*Tag{script}, true)
-	_ = conn.SetWriteDeadline(time.Now().Add(maxLag))
+	extend(time.Now())
 	bufs := net.Buffers(append([][]byte{first}, vec...))
 	if _, err := bufs.WriteTo(conn); err != nil {
-		return err
+		return slowOr(v, err)
 	}
 	var tags []*Tag
+	var out net.Buffers
 	for {
 		var err error
 		tags, err = v.Next(ctx, tags)
@@ -228,22 +234,30 @@ func writeLoop(ctx context.Context, v *Viewer, conn net.Conn, head []byte, scrip
 			v.end(ErrSlowViewer)
 			return ErrSlowViewer
 		}
-		vec := tw.build(tags, true)
-		if len(vec) == 0 {
-			continue
-		}
-		_ = conn.SetWriteDeadline(time.Now().Add(maxLag))
-		bufs := net.Buffers(vec)
-		if _, err := bufs.WriteTo(conn); err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				v.end(ErrSlowViewer)
-				return ErrSlowViewer
+		for rest := tags; len(rest) > 0; {
+			batch := rest[:min(len(rest), maxBatch)]
+			rest = rest[len(batch):]
+			vec := tw.build(batch, true)
+			if len(vec) == 0 {
+				continue
 			}
-			return err
+			extend(time.Now())
+			out = vec // WriteTo consumes out, not tw's vector
+			if _, err := out.WriteTo(conn); err != nil {
+				return slowOr(v, err)
+			}
 		}
-		clear(tags)
 	}
+}
+
+// slowOr ends v as slow when err is a write timeout (the deadline is MaxLag), and returns the reason.
+func slowOr(v *Viewer, err error) error {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		v.end(ErrSlowViewer)
+		return ErrSlowViewer
+	}
+	return err
 }
 
 // serveBuffered is the path for connections that cannot be hijacked (HTTP/2): the server's own framing.
@@ -280,9 +294,12 @@ func serveBuffered(w http.ResponseWriter, rc *http.ResponseController, ctx conte
 			return ErrSlowViewer
 		}
 		_ = rc.SetWriteDeadline(time.Now().Add(v.MaxLag()))
-		if err := write(tw.build(tags, false)); err != nil {
-			return err
+		for rest := tags; len(rest) > 0; {
+			batch := rest[:min(len(rest), maxBatch)]
+			rest = rest[len(batch):]
+			if err := write(tw.build(batch, false)); err != nil {
+				return err
+			}
 		}
-		clear(tags)
 	}
 }
