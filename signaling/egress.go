@@ -131,7 +131,7 @@ func (s *Server) play(ctx context.Context, key, offerSDP, remoteAddr string) (*s
 	if err != nil {
 		return nil, "", err
 	}
-	pc, err := s.engine.NewPeerConnection(webrtc.Configuration{})
+	pc, err := s.engine.NewViewerPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		return nil, "", err
 	}

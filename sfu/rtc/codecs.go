@@ -72,8 +72,15 @@ func Codecs(cfg Config) []webrtc.RTPCodecParameters {
 	return out
 }
 
+// pcRole picks a PeerConnection's interceptors: a viewer's only sends media, so it needs none of
+// those that act on received media.
+type pcRole struct {
+	sendOnly bool         // no NACK generator, receiver reports or TWCC feedback (nothing is received)
+	sched    *srScheduler // sends the sender reports (nil: a goroutine per PeerConnection)
+}
+
 // registerCodecs fills a fresh MediaEngine and interceptor registry for one PeerConnection.
-func registerCodecs(cfg Config, me *webrtc.MediaEngine, ir *interceptor.Registry, lf pionLoggerFactory) error {
+func registerCodecs(cfg Config, me *webrtc.MediaEngine, ir *interceptor.Registry, lf pionLoggerFactory, role pcRole) error {
 	for _, c := range Codecs(cfg) {
 		kind := webrtc.RTPCodecTypeVideo
 		if strings.HasPrefix(c.MimeType, "audio/") {
@@ -109,6 +116,19 @@ func registerCodecs(cfg Config, me *webrtc.MediaEngine, ir *interceptor.Registry
 		}
 	}
 
+	// Sender reports on the media clock (senderreport.go), not pion's last-packet mapping.
+	ir.Add(senderReportFactory{sched: role.sched})
+	if role.sendOnly {
+		if cfg.NoNACK {
+			return nil
+		}
+		resp, err := nack.NewResponderInterceptor(nack.WithResponderLoggerFactory(lf))
+		if err != nil {
+			return err
+		}
+		ir.Add(resp)
+		return nil
+	}
 	if !cfg.NoNACK {
 		gen, err := nack.NewGeneratorInterceptor(nack.WithGeneratorLoggerFactory(lf))
 		if err != nil {
@@ -126,8 +146,6 @@ func registerCodecs(cfg Config, me *webrtc.MediaEngine, ir *interceptor.Registry
 		return err
 	}
 	ir.Add(recv)
-	// Sender reports on the media clock (senderreport.go), not pion's last-packet mapping.
-	ir.Add(senderReportFactory{})
 	if !cfg.NoTWCC {
 		tw, err := twcc.NewSenderInterceptor(twcc.WithLoggerFactory(lf))
 		if err != nil {

@@ -63,6 +63,7 @@ type Engine struct {
 	lf       pionLoggerFactory
 	udpMux   ice.UDPMux
 	sender   *sender
+	srs      *srScheduler // every server PeerConnection's sender reports
 	conns    []*batchConn // the ICE UDP mux's sockets
 	tcpMux   ice.TCPMux
 	udpAddr  *net.UDPAddr
@@ -150,6 +151,7 @@ func NewEngine(cfg Config, deps Deps) (*Engine, error) {
 		e.tcpAddr, _ = ln.Addr().(*net.TCPAddr)
 		e.tcpMux = webrtc.NewICETCPMux(e.lf.NewLogger("ice-tcp-mux"), ln, 8)
 	}
+	e.srs = newSRScheduler()
 	log.Info("webrtc engine ready", "udp", e.udpAddr.String(), "tcp", addrString(e.tcpAddr),
 		"public_ips", cfg.PublicIPs, "udp_sockets", len(muxes), "batch", !cfg.NoBatch, "gso", e.GSO())
 
@@ -223,6 +225,14 @@ func (e *Engine) Config() Config { return e.cfg }
 // NewPeerConnection makes a server-side PeerConnection: host candidates on the shared ICE UDP and TCP
 // muxes only, with Estuary's codecs and interceptors.
 func (e *Engine) NewPeerConnection(c webrtc.Configuration) (*webrtc.PeerConnection, error) {
+	se := e.serverSettings()
+
+	return e.newPC(se, c, pcRole{sched: e.srs})
+}
+
+// serverSettings are the settings of server-side PeerConnections: host candidates on the shared ICE
+// UDP and TCP muxes only.
+func (e *Engine) serverSettings() webrtc.SettingEngine {
 	se := e.baseSettings()
 	se.SetICEUDPMux(e.udpMux)
 	types := []webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6}
@@ -239,10 +249,17 @@ func (e *Engine) NewPeerConnection(c webrtc.Configuration) (*webrtc.PeerConnecti
 		listen := net.ParseIP(e.cfg.ListenIP)
 		se.SetIPFilter(func(ip net.IP) bool { return ip.Equal(listen) })
 	}
-	// The server gathers host candidates only: STUN/TURN servers are for clients.
-	c.ICEServers = nil
 
-	return e.newPC(se, c)
+	return se
+}
+
+// NewViewerPeerConnection is NewPeerConnection for a PeerConnection that only sends media (WHEP,
+// SRS play): without the interceptors that act on received media (NACK generation, receiver
+// reports, TWCC feedback), each of which costs a goroutine and buffers per viewer.
+func (e *Engine) NewViewerPeerConnection(c webrtc.Configuration) (*webrtc.PeerConnection, error) {
+	se := e.serverSettings()
+
+	return e.newPC(se, c, pcRole{sched: e.srs, sendOnly: true})
 }
 
 // NewClientPeerConnection makes a client-side PeerConnection with Estuary's codecs and interceptors
@@ -257,7 +274,7 @@ func (e *Engine) NewClientPeerConnection(c webrtc.Configuration) (*webrtc.PeerCo
 		se.SetIPFilter(func(ip net.IP) bool { return ip.Equal(listen) })
 	}
 
-	return e.newPC(se, c)
+	return e.newPC(se, c, pcRole{})
 }
 
 func (e *Engine) baseSettings() webrtc.SettingEngine {
@@ -273,10 +290,14 @@ func (e *Engine) baseSettings() webrtc.SettingEngine {
 	return se
 }
 
-func (e *Engine) newPC(se webrtc.SettingEngine, c webrtc.Configuration) (*webrtc.PeerConnection, error) {
+func (e *Engine) newPC(se webrtc.SettingEngine, c webrtc.Configuration, role pcRole) (*webrtc.PeerConnection, error) {
 	me := &webrtc.MediaEngine{}
 	ir := &interceptor.Registry{}
-	if err := registerCodecs(e.cfg, me, ir, e.lf); err != nil {
+	if role.sched != nil {
+		// The server gathers host candidates only: STUN/TURN servers are for clients.
+		c.ICEServers = nil
+	}
+	if err := registerCodecs(e.cfg, me, ir, e.lf, role); err != nil {
 		return nil, fmt.Errorf("rtc: register codecs: %w", err)
 	}
 	api := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
@@ -290,6 +311,7 @@ func (e *Engine) newPC(se webrtc.SettingEngine, c webrtc.Configuration) (*webrtc
 
 // Close releases the ICE muxes. Close every PeerConnection first.
 func (e *Engine) Close() {
+	e.srs.close()
 	if e.tcpMux != nil {
 		_ = e.tcpMux.Close()
 	}

@@ -25,17 +25,20 @@ const (
 	srResetGap       = time.Second
 )
 
-// senderReportFactory makes a senderReports interceptor per PeerConnection.
-type senderReportFactory struct{}
+// senderReportFactory makes a senderReports interceptor per PeerConnection. With a scheduler, one
+// goroutine of the engine sends every PeerConnection's reports; without, each runs its own loop.
+type senderReportFactory struct{ sched *srScheduler }
 
-func (senderReportFactory) NewInterceptor(string) (interceptor.Interceptor, error) {
-	return &senderReports{streams: map[uint32]*srStream{}, closed: make(chan struct{})}, nil
+func (f senderReportFactory) NewInterceptor(string) (interceptor.Interceptor, error) {
+	return &senderReports{streams: map[uint32]*srStream{}, closed: make(chan struct{}), sched: f.sched}, nil
 }
 
 type senderReports struct {
 	interceptor.NoOp
+	sched     *srScheduler
 	mu        sync.Mutex
 	streams   map[uint32]*srStream
+	pkts      []rtcp.Packet // reused by send (one sender at a time: the loop or the scheduler)
 	closed    chan struct{}
 	closeOnce sync.Once
 	wg        sync.WaitGroup
@@ -132,7 +135,7 @@ func (r *senderReports) UnbindLocalStream(info *interceptor.StreamInfo) {
 	r.mu.Unlock()
 }
 
-// BindRTCPWriter starts the reporting loop (once per PeerConnection).
+// BindRTCPWriter starts reporting (once per PeerConnection).
 func (r *senderReports) BindRTCPWriter(writer interceptor.RTCPWriter) interceptor.RTCPWriter {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -140,6 +143,10 @@ func (r *senderReports) BindRTCPWriter(writer interceptor.RTCPWriter) intercepto
 	case <-r.closed:
 		return writer
 	default:
+	}
+	if r.sched != nil {
+		r.sched.add(r, writer)
+		return writer
 	}
 	r.wg.Add(1)
 	go r.loop(writer)
@@ -150,39 +157,114 @@ func (r *senderReports) loop(writer interceptor.RTCPWriter) {
 	defer r.wg.Done()
 	tick := time.NewTicker(srInterval)
 	defer tick.Stop()
-	var pkts []rtcp.Packet
 	for {
 		select {
 		case <-r.closed:
 			return
 		case <-tick.C:
 		}
-		now := time.Now()
-		pkts = pkts[:0]
-		r.mu.Lock()
-		for _, s := range r.streams {
-			if sr := s.report(now); sr != nil {
-				pkts = append(pkts, sr)
-			}
-		}
-		r.mu.Unlock()
-		for _, p := range pkts {
-			if _, err := writer.Write([]rtcp.Packet{p}, interceptor.Attributes{}); err != nil {
-				select {
-				case <-r.closed:
-					return
-				default:
-				}
-			}
+		if !r.send(time.Now(), writer) {
+			return
 		}
 	}
 }
 
-// Close stops the reporting loop and waits for it.
+// send writes a report of each stream that has sent; false once the interceptor is closed.
+func (r *senderReports) send(now time.Time, writer interceptor.RTCPWriter) bool {
+	r.mu.Lock()
+	pkts := r.pkts[:0]
+	for _, s := range r.streams {
+		if sr := s.report(now); sr != nil {
+			pkts = append(pkts, sr)
+		}
+	}
+	r.pkts = pkts
+	r.mu.Unlock()
+	for _, p := range pkts {
+		if _, err := writer.Write([]rtcp.Packet{p}, interceptor.Attributes{}); err != nil {
+			select {
+			case <-r.closed:
+				return false
+			default:
+			}
+		}
+	}
+	return true
+}
+
+// Close stops reporting and waits for the loop.
 func (r *senderReports) Close() error {
 	r.mu.Lock()
 	r.closeOnce.Do(func() { close(r.closed) })
 	r.mu.Unlock()
+	if r.sched != nil {
+		r.sched.remove(r)
+	}
 	r.wg.Wait()
 	return nil
+}
+
+// srScheduler sends the sender reports of every PeerConnection of an engine from one goroutine, once
+// per srInterval: no goroutine and no timer per viewer.
+type srScheduler struct {
+	mu   sync.Mutex
+	set  map[*senderReports]interceptor.RTCPWriter
+	stop chan struct{}
+	once sync.Once
+	wg   sync.WaitGroup
+}
+
+func newSRScheduler() *srScheduler {
+	s := &srScheduler{set: map[*senderReports]interceptor.RTCPWriter{}, stop: make(chan struct{})}
+	s.wg.Add(1)
+	go s.run()
+	return s
+}
+
+func (s *srScheduler) add(r *senderReports, w interceptor.RTCPWriter) {
+	s.mu.Lock()
+	s.set[r] = w
+	s.mu.Unlock()
+}
+
+func (s *srScheduler) remove(r *senderReports) {
+	s.mu.Lock()
+	delete(s.set, r)
+	s.mu.Unlock()
+}
+
+type srTarget struct {
+	r *senderReports
+	w interceptor.RTCPWriter
+}
+
+func (s *srScheduler) run() {
+	defer s.wg.Done()
+	tick := time.NewTicker(srInterval)
+	defer tick.Stop()
+	var targets []srTarget
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-tick.C:
+		}
+		targets = targets[:0]
+		s.mu.Lock()
+		for r, w := range s.set {
+			targets = append(targets, srTarget{r, w})
+		}
+		s.mu.Unlock()
+		now := time.Now()
+		for _, t := range targets { // outside the lock: the writes are I/O
+			t.r.send(now, t.w)
+		}
+		clear(targets)
+	}
+}
+
+// close stops the scheduler and waits for it. Idempotent.
+func (s *srScheduler) close() {
+	s.once.Do(func() { close(s.stop) })
+	s.wg.Wait()
 }

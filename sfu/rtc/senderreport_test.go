@@ -68,7 +68,19 @@ func TestSenderReportMapping(t *testing.T) {
 // TestSenderReportInterceptor runs the interceptor's loop: reports for a bound stream, none after
 // Unbind, and Close waits for the loop.
 func TestSenderReportInterceptor(t *testing.T) {
-	i, err := senderReportFactory{}.NewInterceptor("")
+	t.Run("own loop", func(t *testing.T) { testSenderReports(t, senderReportFactory{}) })
+	t.Run("scheduler", func(t *testing.T) {
+		sched := newSRScheduler()
+		defer sched.close()
+		testSenderReports(t, senderReportFactory{sched: sched})
+		sched.mu.Lock()
+		require.Empty(t, sched.set, "Close leaves the scheduler")
+		sched.mu.Unlock()
+	})
+}
+
+func testSenderReports(t *testing.T, f senderReportFactory) {
+	i, err := f.NewInterceptor("")
 	require.NoError(t, err)
 	var mu sync.Mutex
 	var got []*rtcp.SenderReport
