@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 )
 
@@ -17,7 +18,19 @@ import (
 var version = "dev"
 
 func main() {
+	tuneGC()
 	os.Exit(run(os.Args[1:], os.Environ(), os.Stdout, os.Stderr))
+}
+
+// defaultGCPercent is the GC target unless GOGC says otherwise: the media paths allocate nothing per
+// packet, so a tighter heap goal costs little CPU and cuts the memory each viewer's buffers and
+// goroutines leave behind (docs/benchmarks.md: about 0.1 MB of RSS per WHEP viewer).
+const defaultGCPercent = 50
+
+func tuneGC() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(defaultGCPercent)
+	}
 }
 
 // run is main without the process: it returns the exit code.
