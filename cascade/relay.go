@@ -339,8 +339,8 @@ func (r *Relay) open(ctx context.Context, key string, infos []sfu.TrackInfo, off
 	return s, pc.LocalDescription().SDP, nil
 }
 
-// readRelayRTCP drains one sender's RTCP (NACKs are answered by the interceptor) and turns PLI and
-// FIR into keyframe requests.
+// readRelayRTCP drains one sender's RTCP: PLI and FIR become keyframe requests, NACKs are answered
+// from the track's shared retransmission history (rtc.LocalTrack.RetransmitNACK).
 func readRelayRTCP(o *relayOut) {
 	for {
 		pkts, _, err := o.sender.ReadRTCP()
@@ -348,9 +348,11 @@ func readRelayRTCP(o *relayOut) {
 			return
 		}
 		for _, p := range pkts {
-			switch p.(type) {
+			switch p := p.(type) {
 			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
 				o.track.RequestKeyframe()
+			case *rtcp.TransportLayerNack:
+				o.local.RetransmitNACK(o.down, p)
 			}
 		}
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/estuary-media/estuary/sfu"
@@ -69,9 +70,14 @@ func newRelayPC(infos []sfu.TrackInfo, listenIP string) (pc *webrtc.PeerConnecti
 		}
 	}
 	ir := &interceptor.Registry{}
-	if err := webrtc.ConfigureNack(me, ir); err != nil {
+	// NACKs of the puller's losses; the relay's own sender answers NACKs from the sfu track's shared
+	// retransmission history (readRelayRTCP), not with pion's per-connection responder. The codecs
+	// carry the "nack" feedback (relayCodecs).
+	gen, err := nack.NewGeneratorInterceptor()
+	if err != nil {
 		return nil, nil, fmt.Errorf("%w: nack: %w", ErrRelay, err)
 	}
+	ir.Add(gen)
 	if err := webrtc.ConfigureRTCPReports(ir); err != nil {
 		return nil, nil, fmt.Errorf("%w: rtcp reports: %w", ErrRelay, err)
 	}

@@ -37,6 +37,9 @@ type DownTrackOptions struct {
 	Logger *slog.Logger
 	// DropLogInterval spaces the drop warnings (default 10s).
 	DropLogInterval time.Duration
+	// RetransmitRate bounds Retransmit, in packets per second with a burst of the track's history
+	// size (default 1000 for video, 100 for audio; negative: no bound but the queue's).
+	RetransmitRate int
 }
 
 const (
@@ -87,6 +90,8 @@ type DownTrack struct {
 	packets    atomic.Uint64
 	bytes      atomic.Uint64
 	dropped    atomic.Uint64
+	rtxSent    atomic.Uint64 // packets queued by Retransmit
+	rtxMiss    atomic.Uint64 // packets Retransmit could not queue
 
 	mu      sync.Mutex // guards the queue and the rewrite state below
 	stopped bool
@@ -116,6 +121,13 @@ type DownTrack struct {
 	lastOutSN    uint16
 	lastOutTS    uint32
 	lastOutWall  int64 // nanotime of lastOutTS
+
+	// Retransmission (retransmit.go), guarded by mu.
+	rtxEpochs   [rtxEpochs]rtxEpoch // the last numbering epochs, a ring; rtxCur is the newest
+	rtxCur      int
+	rtxInterval int64 // ns per retransmitted packet (0: no rate bound)
+	rtxBurst    int64 // packets a burst of retransmissions may have
+	rtxTAT      int64 // the rate bound's theoretical arrival time (nanotime)
 }
 
 // NewDownTrack makes a DownTrack writing t's packets to sink. Call Close when done.
@@ -144,6 +156,7 @@ func NewDownTrack(t *Track, sink PacketSink, opts DownTrackOptions) *DownTrack {
 	if d.logEvery <= 0 {
 		d.logEvery = int64(10 * time.Second)
 	}
+	d.initRetransmit(opts.RetransmitRate)
 	d.ring = make([]dtSlot, min(initialQueue, d.limit))
 	d.waitKF = d.video
 	d.wg.Add(1)
@@ -257,22 +270,24 @@ func (d *DownTrack) pushLocked(p *rtp.Packet, pb *pktBuf, now int64) (wantKF boo
 		}
 		return wantKF
 	}
-	d.rebaseLocked(sn, p.Timestamp, now)
+	newEpoch := d.rebaseLocked(sn, p.Timestamp, now)
 	out, ots := sn-d.snOffset, p.Timestamp-d.tsOffset
 	d.enqueueLocked(out, ots, p.Marker, p.Payload, pb)
+	d.noteSentLocked(out, newEpoch)
 	d.lastOutSN, d.lastOutTS, d.lastOutWall, d.haveOut = out, ots, now, true
 	return wantKF
 }
 
 // rebaseLocked starts a new numbering epoch if one is due: the packet (sn, ts) goes out as the one
 // after the last sent and, after a source change, its timestamp continues from the last sent plus the
-// wall time elapsed. d.mu must be held.
-func (d *DownTrack) rebaseLocked(sn uint16, ts uint32, now int64) {
+// wall time elapsed. It reports whether a new epoch started. d.mu must be held.
+func (d *DownTrack) rebaseLocked(sn uint16, ts uint32, now int64) (newEpoch bool) {
 	if d.rebase || !d.haveOut {
 		if d.haveOut {
 			d.snOffset = sn - (d.lastOutSN + 1)
 		}
 		d.epochIn, d.rebase = sn, false
+		newEpoch = true
 	}
 	if d.tsRebase {
 		if d.haveOut {
@@ -282,6 +297,7 @@ func (d *DownTrack) rebaseLocked(sn uint16, ts uint32, now int64) {
 		}
 		d.tsRebase = false
 	}
+	return newEpoch
 }
 
 func (d *DownTrack) clockRate() uint32 {
@@ -575,7 +591,8 @@ func (d *DownTrack) logDrops(n uint64) {
 
 // Stats returns the DownTrack's counters.
 func (d *DownTrack) Stats() WriterStats {
-	return WriterStats{Packets: d.packets.Load(), Bytes: d.bytes.Load(), Dropped: d.dropped.Load()}
+	return WriterStats{Packets: d.packets.Load(), Bytes: d.bytes.Load(), Dropped: d.dropped.Load(),
+		Retransmitted: d.rtxSent.Load(), RetransmitMissed: d.rtxMiss.Load()}
 }
 
 // Close stops the writer goroutine and waits for it. Idempotent.

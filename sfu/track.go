@@ -32,6 +32,7 @@ type Track struct {
 
 	writers atomic.Pointer[writerList] // copy-on-write; replaced under mu and writeMu
 	bufs    bufList                    // payload buffers shared by the GOP cache and DownTracks
+	rtx     *rtxHistory                // the last packets sent to DownTracks, for their retransmissions
 
 	mu         sync.Mutex // guards the fields below; taken before writeMu
 	nextID     uint64
@@ -99,6 +100,11 @@ func newTrack(key string, info TrackInfo, cfg *Config) *Track {
 		kfInterval: int64(cfg.KeyframeInterval)}
 	t.info.Store(&info)
 	t.writers.Store(&writerList{})
+	if t.video {
+		t.rtx = newRTXHistory(rtxVideoPackets)
+	} else {
+		t.rtx = newRTXHistory(rtxAudioPackets)
+	}
 	if t.video && !cfg.NoGOPCache {
 		clock := info.Codec.ClockRate
 		if clock == 0 {
@@ -143,6 +149,9 @@ func (t *Track) WriteRTP(p *rtp.Packet) error {
 	}
 	if t.gop != nil {
 		t.gop.push(p, pb)
+	}
+	if pb != nil && ws.downTracks > 0 {
+		t.rtx.push(p, pb, t.gen.Load())
 	}
 	for i := range ws.entries {
 		if dt := ws.entries[i].dt; dt != nil {
@@ -346,6 +355,8 @@ func (t *Track) WriterStats() WriterStats {
 			sum.Packets += st.Packets
 			sum.Bytes += st.Bytes
 			sum.Dropped += st.Dropped
+			sum.Retransmitted += st.Retransmitted
+			sum.RetransmitMissed += st.RetransmitMissed
 		}
 	}
 	return sum
@@ -363,6 +374,7 @@ func (t *Track) attach(p *Publication, info TrackInfo) {
 	if t.gop != nil {
 		t.gop.forget()
 	}
+	t.rtx.reset()
 	t.writeMu.Unlock()
 	t.lastKF.Store(0)
 	t.pub.Store(p)

@@ -98,6 +98,11 @@ type WriterStats struct {
 	Packets uint64
 	Bytes   uint64
 	Dropped uint64 // packets dropped because the writer was slow
+	// Retransmitted counts packets queued again at a viewer's request (RTCP NACK, DownTrack.Retransmit).
+	Retransmitted uint64
+	// RetransmitMissed counts requested packets not resent: not certain which packet the sequence
+	// number was, no longer in the track's history, or over the retransmission rate or queue bound.
+	RetransmitMissed uint64
 }
 
 // StatsReporter is implemented by TrackWriters that count what they send.

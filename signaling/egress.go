@@ -184,8 +184,9 @@ func (s *Server) play(ctx context.Context, key, offerSDP, remoteAddr string) (*s
 	return ss, answer, nil
 }
 
-// readSenderRTCP reads a viewer's RTCP for one track (the NACK responder and reports need it read)
-// and turns PLI and FIR into keyframe requests; it counts the packets NACKs ask for (Server.NACKs).
+// readSenderRTCP reads a viewer's RTCP for one track (reports need it read) and turns PLI and FIR
+// into keyframe requests; it counts the packets NACKs ask for (Server.NACKs) and answers them from
+// the track's shared retransmission history (rtc.LocalTrack.RetransmitNACK).
 func (s *Server) readSenderRTCP(o *outTrack) {
 	for {
 		pkts, _, err := o.sender.ReadRTCP()
@@ -198,6 +199,7 @@ func (s *Server) readSenderRTCP(o *outTrack) {
 				o.track.RequestKeyframe()
 			case *rtcp.TransportLayerNack:
 				s.nacks.Add(nackedPackets(p))
+				o.local.RetransmitNACK(o.down, p)
 			}
 		}
 	}

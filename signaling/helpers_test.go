@@ -98,7 +98,7 @@ type env struct {
 	url    string
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	for range 20 {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -117,7 +117,7 @@ func freePort(t *testing.T) int {
 	return 0
 }
 
-func testLogger(t *testing.T) *slog.Logger {
+func testLogger(t testing.TB) *slog.Logger {
 	if os.Getenv("SIGNALING_TEST_LOG") == "" {
 		return nil
 	}
@@ -125,10 +125,10 @@ func testLogger(t *testing.T) *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
-func newEnv(t *testing.T, hubCfg sfu.Config) *env { return newEnvWith(t, hubCfg, nil) }
+func newEnv(t testing.TB, hubCfg sfu.Config) *env { return newEnvWith(t, hubCfg, nil) }
 
 // newEnvWith lets a test adjust the engine's and the server's config.
-func newEnvWith(t *testing.T, hubCfg sfu.Config, adjust func(*rtc.Config, *Config)) *env {
+func newEnvWith(t testing.TB, hubCfg sfu.Config, adjust func(*rtc.Config, *Config)) *env {
 	t.Helper()
 	port := freePort(t)
 	log := testLogger(t)
@@ -162,7 +162,7 @@ type httpResult struct {
 	body   string
 }
 
-func do(t *testing.T, method, url, ctype string, body []byte, hdr ...string) httpResult {
+func do(t testing.TB, method, url, ctype string, body []byte, hdr ...string) httpResult {
 	t.Helper()
 	req, err := http.NewRequest(method, url, bytes.NewReader(body))
 	require.NoError(t, err)

@@ -138,3 +138,59 @@ func TestNACK(t *testing.T) {
 		})
 	}
 }
+
+// TestNACKSharedHistory: two viewers drop different packets on purpose; their NACK generators ask
+// for them and the server resends each once, byte-identical, from the video track's one
+// retransmission history (no pion responder: the viewers get exactly what the DownTracks count).
+func TestNACKSharedHistory(t *testing.T) {
+	e := newEnv(t, sfu.Config{})
+	vp8Publisher(t, e, "/whip/live/rtx", 1000, 5*time.Millisecond)
+	require.Eventually(t, func() bool { return e.hub.Stream("live/rtx") != nil }, 5*time.Second, 10*time.Millisecond)
+	const want = 20
+	ds := []*dropper{{every: 5, skip: 10, limit: want}, {every: 7, skip: 10, limit: want}}
+	var got [2]atomic.Int64
+	for i, d := range ds {
+		d.dropped = map[uint16]rtp.Packet{}
+		pc := newDroppingViewerPC(t, d)
+		defer pc.Close()
+		playVideo(t, e, "/whep/live/rtx", pc, &got[i])
+	}
+	ok := func() bool {
+		for _, d := range ds {
+			if n, again, _ := d.counts(); n < want || again < n {
+				return false
+			}
+		}
+		return true
+	}
+	require.Eventually(t, ok, 15*time.Second, 20*time.Millisecond, "each viewer drops %d and gets them again", want)
+	var track *sfu.Track
+	for _, tr := range e.hub.Stream("live/rtx").Tracks() {
+		if tr.ID() == "video" {
+			track = tr
+		}
+	}
+	require.NotNil(t, track)
+	// What the viewers got again is exactly what the DownTracks resent (a pion responder would
+	// answer too: twice as many).
+	var dropped, again int
+	var st sfu.WriterStats
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		dropped, again = 0, 0
+		for _, d := range ds {
+			n, a, diff := d.counts()
+			require.Empty(t, diff, "retransmissions must equal the packets dropped")
+			dropped += n
+			again += a
+		}
+		st = track.WriterStats()
+		if uint64(again) == st.Retransmitted && again >= dropped {
+			break
+		}
+	}
+	require.Equal(t, st.Retransmitted, uint64(again), "the viewers got again what the DownTracks resent, no more")
+	require.GreaterOrEqual(t, again, dropped)
+	t.Logf("viewers received %d and %d packets; dropped %d in all, received again %d; DownTracks: %+v; NACKed packets counted %d",
+		got[0].Load(), got[1].Load(), dropped, again, st, e.srv.NACKs())
+	require.GreaterOrEqual(t, e.srv.NACKs(), uint64(dropped))
+}

@@ -119,26 +119,17 @@ func registerCodecs(cfg Config, me *webrtc.MediaEngine, ir *interceptor.Registry
 	// Sender reports on the media clock (senderreport.go), not pion's last-packet mapping.
 	ir.Add(senderReportFactory{sched: role.sched})
 	if role.sendOnly {
-		if cfg.NoNACK {
-			return nil
-		}
-		resp, err := nack.NewResponderInterceptor(nack.WithResponderLoggerFactory(lf))
-		if err != nil {
-			return err
-		}
-		ir.Add(resp)
+		// Viewers' NACKs are answered by their DownTracks from the track's shared retransmission
+		// history (LocalTrack.RetransmitNACK), not by pion's responder, which keeps a copy of every
+		// packet per viewer.
 		return nil
 	}
 	if !cfg.NoNACK {
+		// NACKs of publishers' losses (no PeerConnection keeps copies of what it sends: see above).
 		gen, err := nack.NewGeneratorInterceptor(nack.WithGeneratorLoggerFactory(lf))
 		if err != nil {
 			return err
 		}
-		resp, err := nack.NewResponderInterceptor(nack.WithResponderLoggerFactory(lf))
-		if err != nil {
-			return err
-		}
-		ir.Add(resp)
 		ir.Add(gen)
 	}
 	recv, err := report.NewReceiverInterceptor(report.WithReceiverLoggerFactory(lf))
