@@ -463,6 +463,7 @@ type Viewer struct {
 
 	mu       sync.Mutex
 	q        []*Tag
+	started  bool // tags were handed out (Next)
 	waitKey  bool
 	lagSince time.Time // when the viewer first dropped since its backlog was last empty
 	dropped  uint64
@@ -657,8 +658,8 @@ func (v *Viewer) push(t *Tag, st *stream, flush bool) {
 		v.q = append(v.q, st.headerTags()...)
 	}
 	v.q = append(v.q, t)
-	if flush {
-		v.signal()
+	if flush || !v.started {
+		v.signal() // a viewer's first tags go at once, without waiting for a flush
 	}
 }
 
@@ -697,6 +698,7 @@ func (v *Viewer) Next(ctx context.Context, buf []*Tag) ([]*Tag, error) {
 			out := v.q
 			v.q = buf[:0]
 			buf = out
+			v.started = true
 			select { // a wake-up for what is taken now would only wake the writer for nothing
 			case <-v.notify:
 			default:

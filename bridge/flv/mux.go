@@ -3,6 +3,7 @@ package flv
 import (
 	"encoding/binary"
 	"math"
+	"sync/atomic"
 	"time"
 )
 
@@ -27,6 +28,30 @@ type Tag struct {
 	Key  bool          // a video keyframe (a viewer may start here)
 	Seq  bool          // a sequence header (decoder configuration)
 	Body []byte
+
+	shared atomic.Pointer[sharedBytes] // see Shared
+}
+
+type sharedBytes struct {
+	key uint64
+	b   []byte
+}
+
+// Shared returns mk(t.Body, key): bytes derived from the body (an RTMP play's chunked body for its
+// chunk size and chunk stream), made once per tag by its first caller and shared by every later one
+// with the same key (another key gets its own, not kept). The result must not be modified.
+func (t *Tag) Shared(key uint64, mk func(body []byte, key uint64) []byte) []byte {
+	if sb := t.shared.Load(); sb != nil {
+		if sb.key == key {
+			return sb.b
+		}
+		return mk(t.Body, key)
+	}
+	sb := &sharedBytes{key: key, b: mk(t.Body, key)}
+	if t.shared.CompareAndSwap(nil, sb) {
+		return sb.b
+	}
+	return t.Shared(key, mk)
 }
 
 // Header returns the 9-byte FLV file header followed by PreviousTagSize0.

@@ -75,7 +75,13 @@ func TestWriteMerging(t *testing.T) {
 	st := testStream(Config{WriteInterval: time.Hour})
 	v := addViewer(st)
 	st.publish(&Tag{Type: TagVideo, Key: true, Body: []byte{0x17, 1, 0, 0, 0}})
-	for i := range 9 {
+	require.Len(t, v.notify, 1, "a viewer's first tags go at once")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	tags, err := v.Next(ctx, nil)
+	require.NoError(t, err)
+	require.Len(t, tags, 1)
+	for i := range 10 {
 		st.publish(&Tag{Type: TagVideo, DTS: time.Duration(i+1) * 33 * time.Millisecond, Body: []byte{0x27, 1, 0, 0, 0}})
 	}
 	select {
@@ -85,9 +91,7 @@ func TestWriteMerging(t *testing.T) {
 	}
 	require.True(t, st.pending)
 	st.flushAll()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	tags, err := v.Next(ctx, nil)
+	tags, err = v.Next(ctx, tags)
 	require.NoError(t, err)
 	require.Len(t, tags, 10, "one wake-up, every tag")
 

@@ -114,20 +114,33 @@ func (ss *session) writeUserCtrlStreamBegin(streamID uint32) error {
 }
 
 // pump runs the viewer into the connection, then ends the connection (stream end, slow viewer, write
-// error). Every write holds the connection's write turn (conn.turn), as go-rtmp's writer is not safe
-// for concurrent use.
+// error). Media goes through the lean path (playWriter: our own chunks, one writev per batch); with a
+// chunk size too large for it, through go-rtmp (playSink), each write holding the connection's write
+// turn (conn.turn), as go-rtmp's writer is not safe for concurrent use.
 func (ss *session) pump(ctx context.Context, p *player, streamID uint32) {
 	defer close(p.done)
-	sink := &playSink{ss: ss, ctx: ctx, streamID: streamID}
-	err := p.v.Pump(ctx, sink)
+	var sink flv.TagSink
+	var werr func() error
+	pw, err := ss.startDirect(ctx, streamID)
+	switch {
+	case err == nil:
+		sink, werr = pw, func() error { return pw.err }
+	case ctx.Err() != nil:
+		return
+	default:
+		ss.log.Debug("rtmp play through go-rtmp's writer", "err", err)
+		ps := &playSink{ss: ss, ctx: ctx, streamID: streamID}
+		sink, werr = ps, func() error { return ps.err }
+	}
+	err = p.v.Pump(ctx, sink)
 	if ctx.Err() != nil {
 		return // the connection ended
 	}
 	switch {
 	case errors.Is(err, flv.ErrSlowViewer):
 		ss.log.Warn("rtmp player too slow, closing", "err", err)
-	case sink.err != nil:
-		ss.log.Info("rtmp player write failed, closing", "err", sink.err)
+	case werr() != nil:
+		ss.log.Info("rtmp player write failed, closing", "err", werr())
 	default:
 		ss.log.Info("rtmp play ended: stream ended", "err", err)
 		if ss.nc.takeTurn(ctx) {
@@ -136,6 +149,27 @@ func (ss *session) pump(ctx context.Context, p *player, streamID uint32) {
 		}
 	}
 	ss.closeConn()
+}
+
+// startDirect makes the play's lean writer once go-rtmp has written what OnPlay sent (StreamBegin,
+// Play.Reset, Play.Start): it sends |RtmpSampleAccess (as SRS does) on the onStatus chunk stream, which
+// go-rtmp starts only when the previous message there, Play.Start, is on the wire.
+func (ss *session) startDirect(ctx context.Context, streamID uint32) (*playWriter, error) {
+	pw, err := newPlayWriter(ss.nc, streamID, ss.rc.GetChunkStreamer().SelfState().ChunkSize())
+	if err != nil {
+		return nil, err
+	}
+	if !ss.nc.takeTurn(ctx) {
+		return nil, ctx.Err()
+	}
+	defer ss.nc.giveTurn()
+	access := []byte{0x01, 0x01, 0x01, 0x01} // AMF0 true, true
+	err = ss.rc.Write(ctx, csData, 0, &gortmp.ChunkMessage{StreamID: streamID, Message: &message.DataMessage{
+		Name: "|RtmpSampleAccess", Encoding: message.EncodingTypeAMF0, Body: bytes.NewReader(access)}})
+	if err != nil {
+		return nil, fmt.Errorf("rtmp play: %w", err)
+	}
+	return pw, nil
 }
 
 // stopPlay ends the play (connection goroutine: OnClose, deleteStream).

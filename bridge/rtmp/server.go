@@ -188,7 +188,10 @@ func (s *Server) Connections() int { return int(s.conns.Load()) }
 func (s *Server) onConnect(nc net.Conn) (io.ReadWriteCloser, *gortmp.ConnConfig) {
 	s.wg.Add(1)
 	s.conns.Add(1)
-	c := &conn{Conn: nc, idle: s.cfg.NoMediaTimeout, turn: make(chan struct{}, 1), guard: newChunkGuard(uint32(s.cfg.MaxMessageSize), s.cfg.MaxChunkStreams)}
+	// go-rtmp flushes its writer after every chunk: one chunk of ours (and the 3 KiB handshake) fits.
+	wbuf := max(4<<10, s.cfg.ChunkSize+64)
+	c := &conn{Conn: nc, idle: s.cfg.NoMediaTimeout, turn: make(chan struct{}, 1), wbuf: wbuf,
+		guard: newChunkGuard(uint32(s.cfg.MaxMessageSize), s.cfg.MaxChunkStreams)}
 	ss := newSession(s, c)
 	c.onClose = func() {
 		s.mu.Lock()
@@ -208,7 +211,7 @@ func (s *Server) onConnect(nc net.Conn) (io.ReadWriteCloser, *gortmp.ConnConfig)
 	return c, &gortmp.ConnConfig{
 		Handler:          ss,
 		ReaderBufferSize: 16 << 10,
-		WriterBufferSize: 16 << 10,
+		WriterBufferSize: wbuf,
 		ControlState: gortmp.StreamControlStateConfig{
 			MaxChunkStreams:   s.cfg.MaxChunkStreams,
 			MaxMessageSize:    uint32(s.cfg.MaxMessageSize),
@@ -273,6 +276,12 @@ type conn struct {
 	guardErr error
 	onClose  func()
 	once     sync.Once
+
+	// wmu makes each socket write whole: go-rtmp's (one chunk per Write: its buffered writer, wbuf
+	// bytes, is flushed after every chunk) and a player's own (writeBuffers), which interleave at
+	// chunk boundaries.
+	wmu  sync.Mutex
+	wbuf int
 }
 
 func (c *conn) Read(b []byte) (int, error) {
@@ -301,8 +310,22 @@ func (c *conn) Read(b []byte) (int, error) {
 }
 
 func (c *conn) Write(b []byte) (int, error) {
-	_ = c.Conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	_ = c.Conn.SetWriteDeadline(time.Now().Add(writeTimeout))
 	return c.Conn.Write(b)
+}
+
+// writeTimeout bounds one socket write (a player that reads nothing is closed after it).
+const writeTimeout = 10 * time.Second
+
+// writeBuffers writes whole chunks (an RTMP play's batch) in one writev, between go-rtmp's chunks.
+func (c *conn) writeBuffers(b *net.Buffers) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	_ = c.Conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+	_, err := b.WriteTo(c.Conn)
+	return err
 }
 
 // takeTurn waits for the write turn (false: ctx ended first).
