@@ -131,13 +131,13 @@ func (s *Server) play(ctx context.Context, key, offerSDP, remoteAddr string) (*s
 	if err != nil {
 		return nil, "", err
 	}
-	pc, err := s.engine.NewViewerPeerConnection(webrtc.Configuration{})
+	pc, batch, err := s.engine.NewViewerPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		return nil, "", err
 	}
 	ss := s.newSession("whep", key, remoteAddr, pc)
 	ss.offer = o
-	ss.batch = s.engine.NewBatch(pc)
+	ss.batch = batch
 	ss.opusStereo = s.stereoOpus(key)
 	fail := func(err error) (*session, string, error) {
 		ss.teardown()

@@ -115,6 +115,7 @@ type WebRTCConfig struct {
 	KeyframeInterval time.Duration `yaml:"keyframe_interval"` // PLI period while FLV/HLS outputs run (2s)
 	Batch            bool          `yaml:"batch"`             // a viewer's packets leave in batches (on)
 	GSO              bool          `yaml:"gso"`               // batches use UDP GSO where Linux has it (on)
+	Direct           bool          `yaml:"direct"`            // viewers' RTP skips pion's write path (on)
 }
 
 // SFUConfig is the sfu section.
@@ -223,7 +224,7 @@ func Defaults() Config {
 		HTTP: HTTPConfig{Listen: ":8080", SRSAPIListen: ":1985", CORS: "*"},
 		WebRTC: WebRTCConfig{
 			UDPPort: 8000, TCPPort: 8000,
-			NACK: true, TWCC: true, GOPCache: true, BFrames: "drop", Batch: true, GSO: true,
+			NACK: true, TWCC: true, GOPCache: true, BFrames: "drop", Batch: true, GSO: true, Direct: true,
 			KeyframeInterval: 2 * time.Second,
 		},
 		SFU: SFUConfig{

@@ -31,6 +31,7 @@ func wireWebRTC(a *app) error {
 		NoTWCC:     !c.TWCC,
 		NoBatch:    !c.Batch,
 		NoGSO:      !c.GSO,
+		NoDirect:   !c.Direct,
 	}, rtc.Deps{Logger: a.log})
 	if err != nil {
 		return fmt.Errorf("webrtc: %w", err)

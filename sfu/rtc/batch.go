@@ -13,8 +13,12 @@ import (
 // selected ICE candidate pair: over UDP it batches to the remote address, over TCP it does nothing.
 // Each LocalTrack given the Batch holds a reference; the last LocalTrack.Close releases it.
 type Batch struct {
-	out *sender
-	dst atomic.Pointer[netip.AddrPort] // the selected pair's remote address (UDP), or nil
+	out       *sender
+	engine    *Engine
+	pc        *webrtc.PeerConnection
+	sr        *senderReports                 // the PeerConnection's (direct sends feed it); nil: no direct sends
+	dst       atomic.Pointer[netip.AddrPort] // the selected pair's remote address (UDP), or nil
+	localAddr atomic.Pointer[netip.AddrPort] // the selected pair's local address
 
 	mu     sync.Mutex
 	refs   int
@@ -22,13 +26,17 @@ type Batch struct {
 	q      *destQueue // dst's queue, acquired on first use
 }
 
-// NewBatch makes pc's Batch (nil when batching is off). Call it once per PeerConnection, before
-// ICE connects: it takes the ICE transport's OnSelectedCandidatePairChange handler.
-func (e *Engine) NewBatch(pc *webrtc.PeerConnection) *Batch {
+// newBatch makes pc's Batch (nil when batching is off), before ICE connects: it takes the ICE
+// transport's OnSelectedCandidatePairChange handler. sr, pc's sender-report interceptor, allows
+// direct sends (direct.go).
+func (e *Engine) newBatch(pc *webrtc.PeerConnection, sr *senderReports) *Batch {
 	if e.cfg.NoBatch || pc == nil || pc.SCTP() == nil || pc.SCTP().Transport() == nil {
 		return nil
 	}
-	b := &Batch{out: e.sender}
+	b := &Batch{out: e.sender, engine: e, pc: pc}
+	if !e.cfg.NoDirect {
+		b.sr = sr
+	}
 	it := pc.SCTP().Transport().ICETransport()
 	it.OnSelectedCandidatePairChange(b.selectPair)
 	if p, err := it.GetSelectedCandidatePair(); err == nil && p != nil {
@@ -46,6 +54,10 @@ func (b *Batch) selectPair(p *webrtc.ICECandidatePair) {
 	if err != nil {
 		b.dst.Store(nil)
 		return
+	}
+	if lip, err := netip.ParseAddr(p.Local.Address); err == nil {
+		la := netip.AddrPortFrom(lip.Unmap(), p.Local.Port)
+		b.localAddr.Store(&la)
 	}
 	ap := netip.AddrPortFrom(ip.Unmap(), p.Remote.Port)
 	b.dst.Store(&ap)

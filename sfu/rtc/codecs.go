@@ -75,8 +75,9 @@ func Codecs(cfg Config) []webrtc.RTPCodecParameters {
 // pcRole picks a PeerConnection's interceptors: a viewer's only sends media, so it needs none of
 // those that act on received media.
 type pcRole struct {
-	sendOnly bool         // no NACK generator, receiver reports or TWCC feedback (nothing is received)
-	sched    *srScheduler // sends the sender reports (nil: a goroutine per PeerConnection)
+	sendOnly bool                 // no NACK generator, receiver reports or TWCC feedback (nothing is received)
+	sched    *srScheduler         // sends the sender reports (nil: a goroutine per PeerConnection)
+	made     func(*senderReports) // gets the PeerConnection's sender-report interceptor
 }
 
 // registerCodecs fills a fresh MediaEngine and interceptor registry for one PeerConnection.
@@ -117,7 +118,7 @@ func registerCodecs(cfg Config, me *webrtc.MediaEngine, ir *interceptor.Registry
 	}
 
 	// Sender reports on the media clock (senderreport.go), not pion's last-packet mapping.
-	ir.Add(senderReportFactory{sched: role.sched})
+	ir.Add(senderReportFactory{sched: role.sched, made: role.made})
 	if role.sendOnly {
 		// Viewers' NACKs are answered by their DownTracks from the track's shared retransmission
 		// history (LocalTrack.RetransmitNACK), not by pion's responder, which keeps a copy of every

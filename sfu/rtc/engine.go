@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strconv"
 	"time"
 
@@ -41,6 +42,10 @@ type Config struct {
 	// NoBatch turns off batched sends: each packet to a viewer is its own system call (see
 	// batchconn.go). Default: batched.
 	NoBatch bool
+	// NoDirect keeps viewers' RTP on pion's write path (interceptors, SRTP session, ICE) instead of
+	// encrypting it with keys taken from the DTLS connection and handing it to the socket (direct.go).
+	// Default: direct, when batching is on.
+	NoDirect bool
 	// NoGSO keeps batching but sends a batch's datagrams one by one instead of with UDP GSO.
 	// Default: GSO where the kernel has it.
 	NoGSO bool
@@ -256,10 +261,44 @@ func (e *Engine) serverSettings() webrtc.SettingEngine {
 // NewViewerPeerConnection is NewPeerConnection for a PeerConnection that only sends media (WHEP,
 // SRS play): without the interceptors that act on received media (NACK generation, receiver
 // reports, TWCC feedback), each of which costs a goroutine and buffers per viewer.
-func (e *Engine) NewViewerPeerConnection(c webrtc.Configuration) (*webrtc.PeerConnection, error) {
+//
+// The Batch (nil when webrtc.batch is off) is for the PeerConnection's LocalTracks
+// (LocalTrackOptions.Batch).
+func (e *Engine) NewViewerPeerConnection(c webrtc.Configuration) (*webrtc.PeerConnection, *Batch, error) {
 	se := e.serverSettings()
+	var sr *senderReports
+	pc, err := e.newPC(se, c, pcRole{sched: e.srs, sendOnly: true, made: func(r *senderReports) { sr = r }})
+	if err != nil {
+		return nil, nil, err
+	}
 
-	return e.newPC(se, c, pcRole{sched: e.srs, sendOnly: true})
+	return pc, e.newBatch(pc, sr), nil
+}
+
+// connFor returns the ICE UDP socket bound to local (the only one when there is one), or nil.
+func (e *Engine) connFor(local *netip.AddrPort) *batchConn {
+	if len(e.conns) == 1 {
+		return e.conns[0]
+	}
+	if local == nil {
+		return nil
+	}
+	for _, c := range e.conns {
+		if la, ok := c.LocalAddr().(*net.UDPAddr); ok && la.AddrPort().Addr().Unmap() == local.Addr() {
+			return c
+		}
+	}
+	return nil
+}
+
+// srStreamOf returns r's stream ssrc (bound by pion when the RTP sender starts), or nil.
+func (e *Engine) srStreamOf(r *senderReports, ssrc uint32) *srStream {
+	if r == nil {
+		return nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.streams[ssrc]
 }
 
 // NewClientPeerConnection makes a client-side PeerConnection with Estuary's codecs and interceptors

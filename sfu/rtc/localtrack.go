@@ -1,6 +1,7 @@
 package rtc
 
 import (
+	"errors"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -49,12 +50,16 @@ type LocalTrack struct {
 }
 
 type localBinding struct {
-	ready atomic.Bool // pion accepted a write (see WriteRTP)
-	id    string
-	ssrc  uint32
-	pt    uint8
-	codec webrtc.RTPCodecParameters
-	w     webrtc.TrackLocalWriter
+	ready atomic.Bool // pion accepted a write, or the direct path is up (see WriteRTP)
+	// Set by the writer (writeFirst) before ready: the direct path (direct.go), or pionOnly when the
+	// track stays on pion's write path.
+	direct   *directPath
+	pionOnly bool
+	id       string
+	ssrc     uint32
+	pt       uint8
+	codec    webrtc.RTPCodecParameters
+	w        webrtc.TrackLocalWriter
 }
 
 var (
@@ -182,6 +187,9 @@ func (l *LocalTrack) WriteRTP(h *rtp.Header, payload []byte) (int, error) {
 	h.Padding = false
 	h.PaddingSize = 0
 	if b.ready.Load() {
+		if b.direct != nil {
+			return b.direct.write(h, payload)
+		}
 		return b.w.WriteRTP(h, payload)
 	}
 
@@ -190,14 +198,29 @@ func (l *LocalTrack) WriteRTP(h *rtp.Header, payload []byte) (int, error) {
 
 // writeFirst covers a gap in pion: Bind is called before the RTPSender's interceptor chain is in
 // place, and until it is, writes are silently swallowed (0 bytes, no error). The first writes retry
-// for a short while, so the first packets a viewer gets (the keyframe) are not lost.
+// for a short while, so the first packets a viewer gets (the keyframe) are not lost. With a Batch it
+// first sets up the direct path (direct.go) once DTLS is up; pion then never sends this track's RTP.
 func (l *LocalTrack) writeFirst(b *localBinding, h *rtp.Header, payload []byte) (int, error) {
 	for range 200 {
-		n, err := b.w.WriteRTP(h, payload)
-		if n > 0 || err != nil {
-			b.ready.Store(true)
+		if l.batch != nil && !b.pionOnly {
+			d, err := l.batch.newDirectPath(b.ssrc)
+			switch {
+			case err == nil:
+				b.direct = d
+				b.ready.Store(true)
+				return d.write(h, payload)
+			case !errors.Is(err, errDirectNotYet):
+				b.pionOnly = true
+				l.batch.engine.log.Debug("track stays on pion's write path", "track_id", l.info.ID, "err", err)
+			}
+		}
+		if l.batch == nil || b.pionOnly {
+			n, err := b.w.WriteRTP(h, payload)
+			if n > 0 || err != nil {
+				b.ready.Store(true)
 
-			return n, err
+				return n, err
+			}
 		}
 		select {
 		case <-l.closed:

@@ -3,9 +3,11 @@ package rtc
 import (
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 	"github.com/stretchr/testify/require"
@@ -158,15 +160,45 @@ func (c *collector) WriteRTP(p *rtp.Packet) error {
 
 // TestEngineLoopback: a server PeerConnection on the shared muxes sends a LocalTrack to a client
 // PeerConnection, which reads it with ReadTrack: the SSRC and payload type are the binding's, the
-// payloads arrive intact, and writes before the binding wait for it (BindWait).
+// payloads arrive intact, writes before the binding wait for it (BindWait), and the client gets
+// sender reports that count what was sent. Through pion's write path (a publisher-side
+// PeerConnection, or webrtc.direct off) and through the direct path of a viewer's PeerConnection
+// (direct.go: Estuary's own SRTP context, keys from the DTLS connection, batched sends).
 func TestEngineLoopback(t *testing.T) {
+	cases := []struct {
+		name       string
+		cfg        Config
+		viewer     bool
+		wantDirect bool
+	}{
+		{name: "pion path", cfg: Config{}},
+		{name: "viewer direct", cfg: Config{}, viewer: true, wantDirect: true},
+		{name: "viewer batched, direct off", cfg: Config{NoDirect: true}, viewer: true},
+		{name: "viewer, batch off", cfg: Config{NoBatch: true}, viewer: true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) { testEngineLoopback(t, c.cfg, c.viewer, c.wantDirect) })
+	}
+}
+
+func testEngineLoopback(t *testing.T, cfg Config, viewer, wantDirect bool) {
 	port := freePort(t)
-	eng, err := NewEngine(Config{ListenIP: "127.0.0.1", UDPPort: port, TCPPort: port}, Deps{})
+	cfg.ListenIP, cfg.UDPPort, cfg.TCPPort = "127.0.0.1", port, port
+	eng, err := NewEngine(cfg, Deps{})
 	require.NoError(t, err)
 	defer eng.Close()
 	require.Equal(t, port, eng.UDPAddr().Port)
 
-	server, err := eng.NewPeerConnection(webrtc.Configuration{})
+	var (
+		server *webrtc.PeerConnection
+		batch  *Batch
+	)
+	if viewer {
+		server, batch, err = eng.NewViewerPeerConnection(webrtc.Configuration{})
+		require.Equal(t, cfg.NoBatch, batch == nil)
+	} else {
+		server, err = eng.NewPeerConnection(webrtc.Configuration{})
+	}
 	require.NoError(t, err)
 	defer func() { _ = server.Close() }()
 	client, err := eng.NewClientPeerConnection(webrtc.Configuration{})
@@ -174,7 +206,7 @@ func TestEngineLoopback(t *testing.T) {
 	defer func() { _ = client.Close() }()
 
 	info := sfu.TrackInfo{ID: "video", Kind: sfu.KindVideo, Codec: sfu.Codec{MimeType: "video/VP8", ClockRate: 90000}}
-	lt := NewLocalTrack(info, LocalTrackOptions{StreamID: "live_test", BindWait: 5 * time.Second})
+	lt := NewLocalTrack(info, LocalTrackOptions{StreamID: "live_test", BindWait: 5 * time.Second, Batch: batch})
 	defer lt.Close()
 	_, err = client.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo,
 		webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly})
@@ -182,9 +214,26 @@ func TestEngineLoopback(t *testing.T) {
 
 	const n = 50
 	col := &collector{got: make(chan struct{}), want: n}
-	var wg sync.WaitGroup
-	client.OnTrack(func(remote *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
-		wg.Add(1)
+	var (
+		wg        sync.WaitGroup
+		srPackets atomic.Uint32 // the latest sender report's packet count
+	)
+	client.OnTrack(func(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			for {
+				pkts, _, err := recv.ReadRTCP()
+				if err != nil {
+					return
+				}
+				for _, p := range pkts {
+					if sr, ok := p.(*rtcp.SenderReport); ok {
+						srPackets.Store(sr.PacketCount)
+					}
+				}
+			}
+		}()
 		defer wg.Done()
 		_ = ReadTrack(remote, col)
 	})
@@ -208,16 +257,24 @@ func TestEngineLoopback(t *testing.T) {
 	// The first write happens before DTLS: it waits for the binding instead of dropping.
 	start := time.Now()
 	done := make(chan struct{})
-	go func() {
+	const total = n + 20
+	go func() { // as a DownTrack would: batches of 3 (the first write waits for the binding)
 		defer close(done)
-		for i := range n + 20 {
-			h := rtp.Header{Version: 2, SequenceNumber: uint16(1000 + i), Timestamp: uint32(i * 3000), SSRC: 42, PayloadType: 1,
-				Extension: true, Padding: true}
-			_, werr := lt.WriteRTP(&h, []byte{0x10, byte(i), 0xaa, 0xbb})
-			if werr != nil {
-				return
+		for i := 0; i < total; {
+			lt.BeginBatch()
+			for k := 0; k < 3 && i < total; k++ {
+				h := rtp.Header{Version: 2, SequenceNumber: uint16(1000 + i), Timestamp: uint32(i * 3000), SSRC: 42,
+					PayloadType: 1, Extension: true, Padding: true}
+				payload := append([]byte{0x10, byte(i), 0xaa, 0xbb}, make([]byte, 1000)...)
+				_, werr := lt.WriteRTP(&h, payload)
+				if werr != nil {
+					lt.EndBatch()
+					return
+				}
+				i++
 			}
-			time.Sleep(5 * time.Millisecond)
+			lt.EndBatch()
+			time.Sleep(10 * time.Millisecond)
 		}
 	}()
 	select {
@@ -234,8 +291,19 @@ func TestEngineLoopback(t *testing.T) {
 	require.Equal(t, uint16(1000), first.SequenceNumber, "the write before the binding must not be dropped")
 	require.Equal(t, uint8(c.PayloadType), first.PayloadType)
 	require.NotEqual(t, uint32(42), first.SSRC)
-	require.Equal(t, []byte{0x10, 0, 0xaa, 0xbb}, first.Payload)
+	require.Equal(t, []byte{0x10, 0, 0xaa, 0xbb}, first.Payload[:4])
+	require.Len(t, first.Payload, 1004)
 	col.mu.Unlock()
+	b := lt.binding.Load()
+	require.NotNil(t, b)
+	require.Equal(t, wantDirect, b.direct != nil, "direct path")
+	require.Eventually(t, func() bool { return srPackets.Load() >= total-2 }, 3*time.Second, 20*time.Millisecond,
+		"sender reports count the packets sent (got %d)", srPackets.Load())
+	st := eng.SendStats()
+	t.Logf("sender report: %d packets; batched: %d datagrams in %d calls", srPackets.Load(), st.Datagrams, st.Syscalls)
+	if viewer && !cfg.NoBatch {
+		require.Positive(t, st.Datagrams, "the writes went through the viewer's batch")
+	}
 
 	require.NoError(t, client.Close())
 	require.NoError(t, server.Close())

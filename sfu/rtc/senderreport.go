@@ -27,10 +27,17 @@ const (
 
 // senderReportFactory makes a senderReports interceptor per PeerConnection. With a scheduler, one
 // goroutine of the engine sends every PeerConnection's reports; without, each runs its own loop.
-type senderReportFactory struct{ sched *srScheduler }
+type senderReportFactory struct {
+	sched *srScheduler
+	made  func(*senderReports) // called with each interceptor made (nil: nothing)
+}
 
 func (f senderReportFactory) NewInterceptor(string) (interceptor.Interceptor, error) {
-	return &senderReports{streams: map[uint32]*srStream{}, closed: make(chan struct{}), sched: f.sched}, nil
+	r := &senderReports{streams: map[uint32]*srStream{}, closed: make(chan struct{}), sched: f.sched}
+	if f.made != nil {
+		f.made(r)
+	}
+	return r, nil
 }
 
 type senderReports struct {
