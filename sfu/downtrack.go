@@ -37,6 +37,9 @@ type DownTrackOptions struct {
 	Logger *slog.Logger
 	// DropLogInterval spaces the drop warnings (default 10s).
 	DropLogInterval time.Duration
+	// Pool, when set, drains the DownTrack once its sink says it never blocks (NonBlockingSink):
+	// until then, and without a pool, the DownTrack has its own writer goroutine.
+	Pool *WriterPool
 	// RetransmitRate bounds Retransmit, in packets per second with a burst of the track's history
 	// size (default 1000 for video, 100 for audio; negative: no bound but the queue's).
 	RetransmitRate int
@@ -73,7 +76,11 @@ type dtSlot struct {
 type DownTrack struct {
 	track      *Track
 	sink       PacketSink
-	batch      BatchSink // sink, when it batches
+	batch      BatchSink       // sink, when it batches
+	nb         NonBlockingSink // sink, when it can say it never blocks
+	pool       *WriterPool
+	ws         *writerState // the writer's state (the goroutine's, then the pool worker's that serves it)
+	paceT      *time.Timer  // pool: serves the DownTrack again after a pacing wait
 	video      bool
 	codec      codecID
 	limit      int // queue bound
@@ -95,7 +102,8 @@ type DownTrack struct {
 
 	mu      sync.Mutex // guards the queue and the rewrite state below
 	stopped bool
-	idle    bool // the writer goroutine waits for a wake-up
+	idle    bool // no writer drains the queue: the next packet wakes one
+	inPool  bool // the pool drains the queue (the goroutine handed it over)
 	ring    []dtSlot
 	head    int // index of the oldest slot
 	n       int // slots queued
@@ -137,6 +145,8 @@ type DownTrack struct {
 func NewDownTrack(t *Track, sink PacketSink, opts DownTrackOptions) *DownTrack {
 	d := &DownTrack{track: t, sink: sink, wake: make(chan struct{}, 1), done: make(chan struct{})}
 	d.batch, _ = sink.(BatchSink)
+	d.nb, _ = sink.(NonBlockingSink)
+	d.pool = opts.Pool
 	if t != nil {
 		d.video = t.video
 		d.codec = t.codec
@@ -159,6 +169,10 @@ func NewDownTrack(t *Track, sink PacketSink, opts DownTrackOptions) *DownTrack {
 	d.initRetransmit(opts.RetransmitRate)
 	d.ring = make([]dtSlot, min(initialQueue, d.limit))
 	d.waitKF = d.video
+	d.ws = &writerState{hdr: rtp.Header{Version: 2}, lastLog: nanotime() - d.logEvery}
+	if d.replayRate > 0 {
+		d.ws.interval = int64(time.Second) / int64(d.replayRate)
+	}
 	d.wg.Add(1)
 	go d.run()
 	return d
@@ -190,19 +204,16 @@ func (d *DownTrack) writeShared(p *rtp.Packet, pb *pktBuf, now int64) error {
 	frameEnd := !d.video || p.Marker || p.Timestamp != d.wakeTS && !d.wakeMarker ||
 		d.n-d.replayHold >= writeBatch
 	d.wakeTS, d.wakeMarker = p.Timestamp, p.Marker
-	wake := d.idle && d.n > d.replayHold && frameEnd
-	if wake {
-		d.idle = false
+	var wake, pooled bool
+	if d.n > d.replayHold && frameEnd {
+		wake, pooled = d.wakeLocked()
 	}
 	d.mu.Unlock()
 	if wantKF && d.track != nil {
 		d.track.RequestKeyframe()
 	}
 	if wake {
-		select {
-		case d.wake <- struct{}{}:
-		default:
-		}
+		d.kick(pooled)
 	}
 	return nil
 }
@@ -382,16 +393,40 @@ func (d *DownTrack) EndReplay() {
 	d.compressReplayLocked()
 	d.replaying = false
 	d.replayHold = 0
-	wake := d.idle && d.n > 0
-	if wake {
-		d.idle = false
+	var wake, pooled bool
+	if d.n > 0 {
+		wake, pooled = d.wakeLocked()
 	}
 	d.mu.Unlock()
 	if wake {
-		select {
-		case d.wake <- struct{}{}:
-		default:
-		}
+		d.kick(pooled)
+	}
+}
+
+// wakeLocked makes a writer the owner of the queue if none is (idle): the caller then calls
+// kick(pooled) after unlocking. A pool owner counts in d.wg until it finds the queue empty. d.mu
+// must be held.
+func (d *DownTrack) wakeLocked() (wake, pooled bool) {
+	if !d.idle || d.stopped {
+		return false, false
+	}
+	d.idle = false
+	if d.inPool {
+		d.wg.Add(1)
+		return true, true
+	}
+	return true, false
+}
+
+// kick hands the queue to its new owner (see wakeLocked).
+func (d *DownTrack) kick(pooled bool) {
+	if pooled {
+		d.pool.push(d)
+		return
+	}
+	select {
+	case d.wake <- struct{}{}:
+	default:
 	}
 }
 
@@ -430,6 +465,8 @@ func (d *DownTrack) compressReplayLocked() {
 // writerState is the writer goroutine's own state (no lock: one goroutine).
 type writerState struct {
 	batch       [writeBatch]dtSlot
+	pos, k      int  // batch[pos:k] are still to send
+	paced       bool // batch[pos] already took its pacing turn
 	hdr         rtp.Header
 	pace        *time.Timer
 	paceNext    int64 // nanotime the next replayed packet may go
@@ -438,46 +475,125 @@ type writerState struct {
 	loggedDrops uint64
 }
 
-// run is the writer goroutine: it drains the queue into the sink.
+// run is the writer goroutine: it drains the queue into the sink until Close, or until the sink
+// says it never blocks and the DownTrack moves to its pool.
 func (d *DownTrack) run() {
 	defer d.wg.Done()
-	w := &writerState{hdr: rtp.Header{Version: 2}, lastLog: nanotime() - d.logEvery}
-	if d.replayRate > 0 {
-		w.interval = int64(time.Second) / int64(d.replayRate)
-	}
-	defer func() {
-		if w.pace != nil {
-			w.pace.Stop()
-		}
-		if dropped := d.dropped.Load(); d.log != nil && dropped != w.loggedDrops {
-			d.logDrops(dropped - w.loggedDrops)
-		}
-	}()
+	w := d.ws
 	for !d.closed.Load() { // Close frees what is still queued
-		k := d.take(w)
-		if d.log != nil {
-			if now := nanotime(); now-w.lastLog >= d.logEvery {
-				if dropped := d.dropped.Load(); dropped != w.loggedDrops {
-					d.logDrops(dropped - w.loggedDrops)
-					w.loggedDrops, w.lastLog = dropped, now
-				}
-			}
+		if d.pool != nil && d.nb != nil && d.nb.NonBlocking() {
+			d.handOff()
+			return
 		}
-		if k == 0 {
+		d.logDropsDue(w)
+		if w.pos == w.k && d.take(w) == 0 {
 			select {
 			case <-d.wake:
 				continue
 			case <-d.done:
+				d.finish(w)
 				return
 			}
 		}
-		if !d.send(w, k) {
+		wait := d.send(w)
+		if wait < 0 || wait > 0 && !d.sleep(w, wait) {
+			break
+		}
+	}
+	d.finish(w)
+}
+
+// serveRounds is how many batches a pool worker sends for one DownTrack before it serves others.
+const serveRounds = 4
+
+// serve is a pool worker draining the DownTrack, whose owner it is (see wakeLocked).
+func (d *DownTrack) serve() {
+	w := d.ws
+	for range serveRounds {
+		if d.closed.Load() {
+			d.finish(w)
+			d.wg.Done()
 			return
+		}
+		d.logDropsDue(w)
+		if w.pos == w.k && d.take(w) == 0 {
+			d.wg.Done() // idle now: w is the next owner's
+			return
+		}
+		switch wait := d.send(w); {
+		case wait < 0:
+			d.finish(w)
+			d.wg.Done()
+			return
+		case wait > 0: // a paced replay: served again when its turn comes
+			if d.paceT == nil {
+				d.paceT = time.AfterFunc(wait, func() { d.pool.push(d) })
+			} else {
+				d.paceT.Reset(wait)
+			}
+			return
+		}
+	}
+	d.pool.push(d) // more to send: after the others
+}
+
+// handOff moves the DownTrack from its goroutine (which then ends) to the pool.
+func (d *DownTrack) handOff() {
+	w := d.ws
+	if w.pace != nil {
+		w.pace.Stop()
+	}
+	d.mu.Lock()
+	d.inPool = true
+	pending := w.pos < w.k || d.n > d.replayHold
+	if pending {
+		d.wg.Add(1) // the pool owns it now
+	} else {
+		d.idle = true
+	}
+	d.mu.Unlock()
+	if pending {
+		d.pool.push(d)
+	}
+}
+
+// abandon gives the queue up (the pool closed): its owner frees its batch and lets Close go on.
+func (d *DownTrack) abandon() {
+	d.finish(d.ws)
+	d.wg.Done()
+}
+
+// finish frees what the writer holds (the DownTrack is closing) and logs the last drops.
+func (d *DownTrack) finish(w *writerState) {
+	for j := w.pos; j < w.k; j++ {
+		w.batch[j].buf.release()
+		w.batch[j] = dtSlot{}
+	}
+	w.pos, w.k = 0, 0
+	if w.pace != nil {
+		w.pace.Stop()
+	}
+	if dropped := d.dropped.Load(); d.log != nil && dropped != w.loggedDrops {
+		d.logDrops(dropped - w.loggedDrops)
+		w.loggedDrops = dropped
+	}
+}
+
+// logDropsDue logs the drops since the last warning, at most once per DropLogInterval.
+func (d *DownTrack) logDropsDue(w *writerState) {
+	if d.log == nil {
+		return
+	}
+	if now := nanotime(); now-w.lastLog >= d.logEvery {
+		if dropped := d.dropped.Load(); dropped != w.loggedDrops {
+			d.logDrops(dropped - w.loggedDrops)
+			w.loggedDrops, w.lastLog = dropped, now
 		}
 	}
 }
 
-// take moves up to a batch of sendable slots out of the ring; with none, it marks the writer idle.
+// take moves up to a batch of sendable slots out of the ring into w.batch[0:k]; with none, it marks
+// the queue idle (ownerless).
 func (d *DownTrack) take(w *writerState) (k int) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -495,36 +611,32 @@ func (d *DownTrack) take(w *writerState) (k int) {
 		}
 		k++
 	}
+	w.pos, w.k, w.paced = 0, k, false
 	if k == 0 {
-		d.idle = true // the next packet wakes us
+		d.idle = true // the next packet wakes a writer
 	}
 	return k
 }
 
-// send writes the batch's k slots to the sink, pacing replayed ones. It returns false, having freed
-// the rest of the batch, when the DownTrack closes meanwhile.
-func (d *DownTrack) send(w *writerState, k int) bool {
+// send writes w.batch[w.pos:w.k] to the sink, pacing replayed packets. It returns 0 when all went,
+// how long to wait before the next one may go (w.pos at it), or -1 when the DownTrack closes
+// meanwhile (the rest freed).
+func (d *DownTrack) send(w *writerState) time.Duration {
 	var sentPkts, sentBytes uint64
-	ok, open := true, false
-	for j := 0; j < k; j++ {
-		s := &w.batch[j]
-		if s.replay && w.interval > 0 {
+	var ret time.Duration
+	open := false
+	for ; w.pos < w.k; w.pos++ {
+		s := &w.batch[w.pos]
+		if s.replay && w.interval > 0 && !w.paced {
 			if wait := d.paceWait(w); wait > 0 {
-				if open { // what is gathered goes before the wait
-					d.batch.EndBatch()
-					open = false
-				}
-				if !d.sleep(w, wait) {
-					ok = false
-				}
+				w.paced = true // its turn is taken: it goes after the wait
+				ret = wait
+				break
 			}
 		}
-		if !ok || d.closed.Load() {
-			for ; j < k; j++ { // closing: free the rest of the batch
-				w.batch[j].buf.release()
-				w.batch[j] = dtSlot{}
-			}
-			ok = false
+		w.paced = false
+		if d.closed.Load() {
+			ret = -1
 			break
 		}
 		if !open && d.batch != nil {
@@ -542,14 +654,17 @@ func (d *DownTrack) send(w *writerState, k int) bool {
 		s.buf.release()
 		*s = dtSlot{}
 	}
-	if open {
+	if open { // what is gathered goes before any wait
 		d.batch.EndBatch()
 	}
 	if sentPkts > 0 { // counted per batch: fewer atomic operations
 		d.packets.Add(sentPkts)
 		d.bytes.Add(sentBytes)
 	}
-	return ok
+	if ret < 0 {
+		d.finish(w)
+	}
+	return ret
 }
 
 // paceWait takes the next replayed packet's turn (a token bucket of replayBurst packets at
@@ -600,10 +715,12 @@ func (d *DownTrack) Close() error {
 	if d.closed.Swap(true) {
 		return nil
 	}
+	d.mu.Lock()
+	d.stopped = true // no writer is woken any more (wakeLocked)
+	d.mu.Unlock()
 	close(d.done)
 	d.wg.Wait()
 	d.mu.Lock()
-	d.stopped = true
 	for i := range d.ring {
 		if d.ring[i].buf != nil {
 			d.ring[i].buf.release()

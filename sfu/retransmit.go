@@ -147,9 +147,9 @@ func (d *DownTrack) Retransmit(sns ...uint16) (queued int) {
 		queued += k
 	}
 	clear(chunk[:])
-	wake := queued > 0 && d.idle && d.n > d.replayHold
-	if wake {
-		d.idle = false
+	var wake, pooled bool
+	if queued > 0 && d.n > d.replayHold {
+		wake, pooled = d.wakeLocked()
 	}
 	d.mu.Unlock()
 	if queued > 0 {
@@ -159,10 +159,7 @@ func (d *DownTrack) Retransmit(sns ...uint16) (queued int) {
 		d.rtxMiss.Add(uint64(missed))
 	}
 	if wake {
-		select {
-		case d.wake <- struct{}{}:
-		default:
-		}
+		d.kick(pooled)
 	}
 	return queued
 }

@@ -81,7 +81,7 @@ func (w whepSession) AddTrack(t *sfu.Track) (sfu.TrackWriter, error) {
 
 		return nil, sfu.ErrTrackSkipped
 	}
-	down := sfu.NewDownTrack(t, local, sfu.DownTrackOptions{})
+	down := sfu.NewDownTrack(t, local, sfu.DownTrackOptions{Pool: w.srv.pool})
 	w.outs = append(w.outs, &outTrack{track: t, local: local, down: down, sender: sender})
 
 	return down, nil

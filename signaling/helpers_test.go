@@ -140,7 +140,8 @@ func newEnvWith(t testing.TB, hubCfg sfu.Config, adjust func(*rtc.Config, *Confi
 	eng, err := rtc.NewEngine(rcfg, rtc.Deps{Logger: log})
 	require.NoError(t, err)
 	hub := sfu.NewHub(hubCfg, sfu.Deps{Logger: log})
-	srv, err := New(scfg, Deps{Hub: hub, Engine: eng, Logger: log})
+	writers := sfu.NewWriterPool(2) // as the app does: viewers' DownTracks drained by a pool
+	srv, err := New(scfg, Deps{Hub: hub, Engine: eng, Logger: log, Writers: writers})
 	require.NoError(t, err)
 	mux := http.NewServeMux()
 	srv.Register(mux)
@@ -150,6 +151,7 @@ func newEnvWith(t testing.TB, hubCfg sfu.Config, adjust func(*rtc.Config, *Confi
 		hs.Close()
 		srv.Close()
 		hub.Close()
+		writers.Close()
 		eng.Close()
 	})
 

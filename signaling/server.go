@@ -58,6 +58,9 @@ type Deps struct {
 	// Authorizer, when set, decides each WHIP/WHEP/SRS publish and play (Bearer token, or the
 	// SRS streamurl's ?token=); refusals answer 401/403 (SRS: an error code). Nil allows all.
 	Authorizer sfu.Authorizer
+	// Writers, when set, drains viewers' DownTracks once their tracks are up (sfu.WriterPool),
+	// instead of a goroutine per track. The caller closes it after the Server.
+	Writers *sfu.WriterPool
 }
 
 // Server serves WHIP, WHEP, their session resources and the SRS RTC API.
@@ -68,6 +71,7 @@ type Server struct {
 	log    *slog.Logger
 	ice    func(r *http.Request) []webrtc.ICEServer
 	auth   sfu.Authorizer
+	pool   *sfu.WriterPool
 
 	mu       sync.Mutex
 	closed   bool                // guarded by mu
@@ -109,7 +113,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	}
 	s := &Server{
 		cfg: cfg, hub: deps.Hub, engine: deps.Engine, log: log.With("component", "signaling"),
-		ice: deps.ICEServers, sessions: map[string]*session{}, auth: deps.Authorizer,
+		ice: deps.ICEServers, sessions: map[string]*session{}, auth: deps.Authorizer, pool: deps.Writers,
 	}
 	if s.ice == nil {
 		servers := cfg.ICEServers

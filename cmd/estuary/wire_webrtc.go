@@ -7,6 +7,7 @@ import (
 
 	"github.com/pion/webrtc/v4"
 
+	"github.com/estuary-media/estuary/sfu"
 	"github.com/estuary-media/estuary/sfu/rtc"
 	"github.com/estuary-media/estuary/signaling"
 )
@@ -38,12 +39,15 @@ func wireWebRTC(a *app) error {
 	}
 	a.finals = append(a.finals, engine.Close)
 	a.engine = engine
+	// Viewers' DownTracks are drained by GOMAXPROCS workers once their tracks are up.
+	writers := sfu.NewWriterPool(0)
+	a.finals = append(a.finals, writers.Close)
 	sig, err := signaling.New(signaling.Config{
 		NodeID:     a.cfg.NodeID,
 		ICEServers: ice,
 		CORS:       a.cfg.HTTP.CORS,
 		NoCORS:     a.cfg.HTTP.CORS == "",
-	}, signaling.Deps{Hub: a.hub, Engine: engine, Logger: a.log, ICEServers: a.turnICEFunc(ice), Authorizer: az})
+	}, signaling.Deps{Hub: a.hub, Engine: engine, Logger: a.log, ICEServers: a.turnICEFunc(ice), Authorizer: az, Writers: writers})
 	if err != nil {
 		engine.Close()
 		return fmt.Errorf("signaling: %w", err)

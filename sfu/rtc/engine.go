@@ -134,6 +134,10 @@ func NewEngine(cfg Config, deps Deps) (*Engine, error) {
 			closeMuxes()
 			return nil, fmt.Errorf("rtc: ice udp listen on %s: %w", net.JoinHostPort(ip.String(), strconv.Itoa(cfg.UDPPort)), err)
 		}
+		// Every viewer's packets leave through this socket: room for a frame to many viewers at once
+		// (the kernel caps it at net.core.wmem_max / rmem_max).
+		_ = conn.SetWriteBuffer(4 << 20)
+		_ = conn.SetReadBuffer(4 << 20)
 		bc := newBatchConn(conn, e.sender)
 		e.conns = append(e.conns, bc)
 		muxes = append(muxes, ice.NewUDPMuxDefault(ice.UDPMuxParams{Logger: e.lf.NewLogger("ice-udp-mux"), UDPConn: bc}))

@@ -63,8 +63,9 @@ type localBinding struct {
 }
 
 var (
-	_ webrtc.TrackLocal = (*LocalTrack)(nil)
-	_ sfu.BatchSink     = (*LocalTrack)(nil)
+	_ webrtc.TrackLocal   = (*LocalTrack)(nil)
+	_ sfu.BatchSink       = (*LocalTrack)(nil)
+	_ sfu.NonBlockingSink = (*LocalTrack)(nil)
 )
 
 // NewLocalTrack makes the WebRTC side of an sfu track described by info.
@@ -146,6 +147,14 @@ func (l *LocalTrack) Close() {
 		}
 	})
 	l.binding.Store(nil)
+}
+
+// NonBlocking reports that writes never wait any more (sfu.NonBlockingSink): the track is bound and
+// pion took a first write, or the direct path is up. Its DownTrack may then leave its goroutine
+// for a writer pool. Only the DownTrack's writer calls it.
+func (l *LocalTrack) NonBlocking() bool {
+	b := l.binding.Load()
+	return b != nil && b.ready.Load()
 }
 
 // BeginBatch starts gathering what the track sends (sfu.BatchSink), once pion takes writes and ICE
