@@ -17,6 +17,7 @@ type trackAcc struct {
 	seen                               uint64 // scrape generation that last saw the track
 	lastOutPkts, lastOutBytes, lastDrp uint64
 	outPkts, outBytes, dropped         uint64
+	lastRtx, lastRtxMiss, rtx, rtxMiss uint64
 	kf                                 uint64 // keyframe requests forwarded (monotonic per track)
 }
 
@@ -32,6 +33,7 @@ type nodeCollector struct {
 	regRetaken, regLost, regUnreachable, conns, ref *prometheus.Desc
 	viewerDropped, kfReqs, sKFReqs, nacks           *prometheus.Desc
 	batchedDatagrams, batchSyscalls                 *prometheus.Desc
+	rtx, rtxMiss                                    *prometheus.Desc
 	transcode                                       *prometheus.Desc
 
 	mu     sync.Mutex // guards the fields below (concurrent scrapes)
@@ -39,7 +41,7 @@ type nodeCollector struct {
 	tracks map[*sfu.Track]*trackAcc
 	// gone are the totals of tracks no longer in the hub (node totals stay monotonic).
 	goneInPkts, goneInBytes, goneOutPkts, goneOutBytes, goneDropped uint64
-	goneKF                                                          uint64
+	goneKF, goneRtx, goneRtxMiss                                    uint64
 	lastIn                                                          map[*sfu.Track]sfu.TrackStats
 }
 
@@ -61,6 +63,8 @@ func newNodeCollector(cfg Config, deps Deps) *nodeCollector {
 		dropped:          d("dropped_packets_total", "Packets dropped for slow viewers (WebRTC writers)."),
 		kfReqs:           d("keyframe_requests_total", "Keyframe requests forwarded to publishers (PLIs for WebRTC publishers)."),
 		nacks:            d("nacks_received_total", "Lost packets WebRTC viewers asked for by RTCP NACK."),
+		rtx:              d("retransmitted_packets_total", "Packets resent to WebRTC viewers at their request (RTCP NACK), from the tracks' shared history."),
+		rtxMiss:          d("retransmit_missed_packets_total", "Packets WebRTC viewers asked for that were not resent (unmappable, too old, over the rate or queue bound)."),
 		batchedDatagrams: d("webrtc_batched_datagrams_total", "Datagrams sent to WebRTC viewers in batches (webrtc.batch)."),
 		batchSyscalls:    d("webrtc_batch_syscalls_total", "System calls that sent the batched datagrams (fewer with UDP GSO)."),
 		transcode:        d("transcode_seconds_total", "Time spent transcoding audio (decode, resample, encode), by direction.", "direction"),
@@ -90,7 +94,7 @@ func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		c.info, c.streams, c.publishers, c.viewers, c.inBytes, c.inPkts, c.outBytes, c.outPkts, c.dropped,
 		c.viewerDropped, c.kfReqs, c.sKFReqs, c.sInBytes, c.sInPkts, c.sOutBytes, c.sOutPkts, c.sDrop, c.sViewers, c.relays,
-		c.regLeases, c.regErrors, c.regRetaken, c.regLost, c.regUnreachable, c.conns, c.ref, c.nacks, c.batchedDatagrams, c.batchSyscalls, c.transcode,
+		c.regLeases, c.regErrors, c.regRetaken, c.regLost, c.regUnreachable, c.conns, c.ref, c.nacks, c.batchedDatagrams, c.batchSyscalls, c.rtx, c.rtxMiss, c.transcode,
 	} {
 		ch <- d
 	}
@@ -121,7 +125,7 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 
 	c.mu.Lock()
 	c.gen++
-	var inP, inB, outP, outB, drp, kf uint64
+	var inP, inB, outP, outB, drp, kf, rtx, rtxMiss uint64
 	for _, s := range streams {
 		key := s.Key()
 		if p := s.Publisher(); p != nil {
@@ -152,6 +156,11 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 			acc.outBytes += incr(ws.Bytes, acc.lastOutBytes)
 			acc.dropped += incr(ws.Dropped, acc.lastDrp)
 			acc.lastOutPkts, acc.lastOutBytes, acc.lastDrp = ws.Packets, ws.Bytes, ws.Dropped
+			acc.rtx += incr(ws.Retransmitted, acc.lastRtx)
+			acc.rtxMiss += incr(ws.RetransmitMissed, acc.lastRtxMiss)
+			acc.lastRtx, acc.lastRtxMiss = ws.Retransmitted, ws.RetransmitMissed
+			rtx += acc.rtx
+			rtxMiss += acc.rtxMiss
 			id := t.ID()
 			counter(c.sInBytes, in.Bytes, key, id)
 			counter(c.sInPkts, in.Packets, key, id)
@@ -179,6 +188,8 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 		c.goneOutBytes += acc.outBytes
 		c.goneDropped += acc.dropped
 		c.goneKF += acc.kf
+		c.goneRtx += acc.rtx
+		c.goneRtxMiss += acc.rtxMiss
 		delete(c.tracks, t)
 		delete(c.lastIn, t)
 	}
@@ -188,6 +199,8 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.outBytes, outB+c.goneOutBytes)
 	counter(c.dropped, drp+c.goneDropped)
 	counter(c.kfReqs, kf+c.goneKF)
+	counter(c.rtx, rtx+c.goneRtx)
+	counter(c.rtxMiss, rtxMiss+c.goneRtxMiss)
 	c.mu.Unlock()
 
 	var vdrop uint64

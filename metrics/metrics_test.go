@@ -41,7 +41,8 @@ func (w *countingWriter) WriteRTP(p *rtp.Packet) error {
 }
 
 func (w *countingWriter) Stats() sfu.WriterStats {
-	return sfu.WriterStats{Packets: w.pkts.Load(), Bytes: w.bytes.Load(), Dropped: w.dropped.Load()}
+	return sfu.WriterStats{Packets: w.pkts.Load(), Bytes: w.bytes.Load(), Dropped: w.dropped.Load(),
+		Retransmitted: w.pkts.Load() / 4, RetransmitMissed: w.dropped.Load() / 2}
 }
 
 type testSub struct {
@@ -116,6 +117,7 @@ func TestScrape(t *testing.T) {
 		Connections: func() map[string]int { return map[string]int{"rtmp": 2} },
 		Refused:     func() map[string]uint64 { return map[string]uint64{"rtmp": 5} },
 		NACKs:       func() uint64 { return nacks.Load() },
+		UDPBatches:  func() (uint64, uint64) { return 700, 100 },
 		TranscodeSeconds: func() map[string]float64 {
 			return map[string]float64{"aac_to_opus": float64(transcodeMS.Load()) / 1000, "opus_to_aac": 0.25}
 		},
@@ -173,6 +175,11 @@ func TestScrape(t *testing.T) {
 			both := st.Packets + hidden.w.Stats().Packets
 			require.Equal(t, float64(both), value(fams, "estuary_sent_packets_total"))
 			require.Equal(t, float64(st.Dropped+hidden.w.Stats().Dropped), value(fams, "estuary_dropped_packets_total"))
+			hs := hidden.w.Stats()
+			require.Equal(t, float64(st.Retransmitted+hs.Retransmitted), value(fams, "estuary_retransmitted_packets_total"))
+			require.Equal(t, float64(st.RetransmitMissed+hs.RetransmitMissed), value(fams, "estuary_retransmit_missed_packets_total"))
+			require.Equal(t, 700.0, value(fams, "estuary_webrtc_batched_datagrams_total"))
+			require.Equal(t, 100.0, value(fams, "estuary_webrtc_batch_syscalls_total"))
 			require.Equal(t, 1.0, value(fams, "estuary_stream_viewers", "stream", "live/a"))
 		})
 	}
