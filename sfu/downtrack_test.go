@@ -172,15 +172,7 @@ func TestDownTrackClose(t *testing.T) {
 }
 
 func TestDownTrackReplayPacing(t *testing.T) {
-	h := newTestHub(t, Config{}, Deps{})
-	p, err := h.Publish(context.Background(), "live/test", &fakePub{ID: "a"}, []TrackInfo{videoInfo})
-	require.NoError(t, err)
-	tr := p.Track("video")
-	g := &h264Gen{ssrc: 1}
-	writeAll(t, tr, g.keyframe())
-	for range 100 { // 3.4 s: within the 5 s cap
-		writeAll(t, tr, g.delta())
-	}
+	tr, _ := trackWithGOP(t, 100) // 3.4 s: within the 5 s cap
 	sink := &recSink{}
 	dt := NewDownTrack(tr, sink, DownTrackOptions{ReplayRate: 500})
 	defer dt.Close()
@@ -304,15 +296,7 @@ func (s *batchSink) WriteRTP(h *rtp.Header, payload []byte) (int, error) {
 }
 
 func TestDownTrackBatches(t *testing.T) {
-	h := newTestHub(t, Config{}, Deps{})
-	p, err := h.Publish(context.Background(), "live/test", &fakePub{ID: "a"}, []TrackInfo{videoInfo})
-	require.NoError(t, err)
-	tr := p.Track("video")
-	g := &h264Gen{ssrc: 1}
-	writeAll(t, tr, g.keyframe())
-	for range 100 {
-		writeAll(t, tr, g.delta())
-	}
+	tr, g := trackWithGOP(t, 100) // 3.4 s: within the 5 s cap
 	sink := &batchSink{}
 	dt := NewDownTrack(tr, sink, DownTrackOptions{ReplayRate: 500})
 	defer dt.Close()

@@ -1,12 +1,14 @@
 package sfu
 
 import (
+	"context"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/pion/rtp"
+	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 )
 
@@ -170,3 +172,19 @@ func writeAll(t testing.TB, tr *Track, pkts []*rtp.Packet) {
 
 var videoInfo = TrackInfo{ID: "video", Kind: KindVideo, Codec: Codec{MimeType: "video/H264", ClockRate: 90000}}
 var audioInfo = TrackInfo{ID: "audio", Kind: KindAudio, Codec: Codec{MimeType: "audio/opus", ClockRate: 48000, Channels: 2}}
+
+// trackWithGOP publishes an H.264 track and writes a keyframe and deltas delta frames to it, so that
+// its GOP cache holds 4+deltas packets; g goes on with the stream.
+func trackWithGOP(t *testing.T, deltas int) (*Track, *h264Gen) {
+	t.Helper()
+	h := newTestHub(t, Config{}, Deps{})
+	p, err := h.Publish(context.Background(), "live/test", &fakePub{ID: "a"}, []TrackInfo{videoInfo})
+	require.NoError(t, err)
+	tr := p.Track("video")
+	g := &h264Gen{ssrc: 1}
+	writeAll(t, tr, g.keyframe())
+	for range deltas {
+		writeAll(t, tr, g.delta())
+	}
+	return tr, g
+}

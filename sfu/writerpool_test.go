@@ -1,7 +1,6 @@
 package sfu
 
 import (
-	"context"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -96,15 +95,7 @@ func TestWriterPoolReplayPacing(t *testing.T) {
 	// turn does, and the other DownTracks are served meanwhile.
 	pool := NewWriterPool(1)
 	defer pool.Close()
-	h := newTestHub(t, Config{}, Deps{})
-	p, err := h.Publish(context.Background(), "live/test", &fakePub{ID: "a"}, []TrackInfo{videoInfo})
-	require.NoError(t, err)
-	tr := p.Track("video")
-	g := &h264Gen{ssrc: 1}
-	writeAll(t, tr, g.keyframe())
-	for range 100 {
-		writeAll(t, tr, g.delta())
-	}
+	tr, _ := trackWithGOP(t, 100) // 3.4 s: within the 5 s cap
 	s := newNBSink(true)
 	d := NewDownTrack(tr, s, DownTrackOptions{ReplayRate: 500, Pool: pool})
 	defer d.Close()
