@@ -21,7 +21,9 @@ type BatchSink interface {
 // onMetaData, then the sequence headers, the kept GOP and live tags, with timestamps rebased to the
 // viewer's start (as HTTP-FLV does). It is the whole of RTMP play once the connection has said
 // NetStream.Play.Start. A viewer that stays behind longer than Config.MaxLag ends with ErrSlowViewer.
-// A BatchSink gets each batch in one WriteTags call; it does not allocate per tag.
+// A BatchSink gets each batch in WriteTags calls of at most maxBatch tags (a larger backlog, the kept
+// GOP at the start, in several, so no per-viewer buffer grows to its size); it does not allocate per
+// tag.
 func (v *Viewer) Pump(ctx context.Context, sink TagSink) error {
 	var tw tagWriter
 	if err := sink.WriteTag(TagScript, 0, v.Meta().Body()); err != nil {
@@ -48,6 +50,14 @@ func (v *Viewer) Pump(ctx context.Context, sink TagSink) error {
 			}
 			if bs != nil {
 				out, tss = append(out, t), append(tss, ts)
+				if len(out) == maxBatch {
+					err := bs.WriteTags(out, tss)
+					clear(out)
+					out, tss = out[:0], tss[:0]
+					if err != nil {
+						return err
+					}
+				}
 				continue
 			}
 			if err := sink.WriteTag(t.Type, ts, t.Body); err != nil {
