@@ -165,10 +165,14 @@ func Percentile(sorted []time.Duration, p float64) time.Duration {
 }
 
 // FrameGapTracker finds missing video frames in a frame-based stream (FLV, RTMP) from timestamp
-// jumps: the frame interval is the smallest positive timestamp step seen (at least 5 ms), and a
+// jumps: the frame interval is the smallest timestamp step seen of at least minFrameStep (steps
+// below it, such as a server's GOP replay compressed to catch up at once, teach nothing), and a
 // step of more than 2.5 intervals counts round(step/interval)-1 missing frames (one gap). A
 // server that drops a slow reader's frames up to the next keyframe shows up here. Timestamps in
 // milliseconds; steps backwards or over 10 s are ignored (restart, wraparound).
+// minFrameStep is the smallest timestamp step (ms) taken as a frame interval: 100 fps.
+const minFrameStep = 10
+
 type FrameGapTracker struct {
 	started  bool
 	last     uint32
@@ -190,7 +194,7 @@ func (f *FrameGapTracker) Push(ts uint32) (lost int, gap bool) {
 		return 0, false
 	}
 	f.last = ts
-	if step >= 5 && (f.interval == 0 || step < f.interval) {
+	if step >= minFrameStep && (f.interval == 0 || step < f.interval) {
 		f.interval = step
 	}
 	if f.interval == 0 || step*2 <= f.interval*5 {

@@ -229,6 +229,8 @@ func TestFrameGapTracker(t *testing.T) {
 		{name: "jitter is not loss", ts: []uint32{0, 40, 75, 130, 160}},
 		{name: "restart backwards", ts: []uint32{5000, 5040, 0, 40}},
 		{name: "equal stamps", ts: []uint32{0, 0, 40, 80}},
+		{name: "compressed replay then live", ts: []uint32{0, 5, 11, 16, 22, 55, 88, 121, 154}},
+		{name: "compressed replay then loss", ts: []uint32{0, 5, 11, 44, 77, 176, 209}, lost: 2, gaps: 1},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
