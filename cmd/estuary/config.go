@@ -164,6 +164,9 @@ type AudioConfig struct {
 // FLVConfig is the flv section.
 type FLVConfig struct {
 	Opus string `yaml:"opus"` // transcode | passthrough (transcode)
+	// WriteInterval merges each HTTP-FLV / RTMP-play viewer's writes over this long (100ms; SRS's
+	// mw_latency): fewer, larger writes, up to this much more latency. 0: one write per video frame.
+	WriteInterval time.Duration `yaml:"write_interval"`
 }
 
 // HLSConfig is the hls section.
@@ -233,7 +236,7 @@ func Defaults() Config {
 		TURN:    TURNConfig{Enabled: true, Listen: ":3478", Realm: "estuary"},
 		Auth:    AuthConfig{Publish: "none", Play: "none", HookTimeout: 3 * time.Second},
 		Audio:   AudioConfig{OpusBitrate: 96000, AACBitrate: 128000},
-		FLV:     FLVConfig{Opus: "transcode"},
+		FLV:     FLVConfig{Opus: "transcode", WriteInterval: 100 * time.Millisecond},
 		HLS:     HLSConfig{Variant: "mpegts", Segment: 2 * time.Second, Window: 7, IdleTimeout: 30 * time.Second},
 		Calls:   CallsConfig{Mode: "p2p", HeartbeatTimeout: 30 * time.Second, MaxMessage: 65536},
 		Cluster: ClusterConfig{WaitForStream: 5 * time.Second, NodeTTL: 3 * time.Second},

@@ -237,6 +237,8 @@ func TestValidate(t *testing.T) {
 		{name: "opus bitrate", mod: func(c *Config) { c.Audio.OpusBitrate = 1 }, wantErr: "audio.opus_bitrate"},
 		{name: "aac bitrate", mod: func(c *Config) { c.Audio.AACBitrate = -1 }, wantErr: "audio.aac_bitrate"},
 		{name: "flv opus", mod: func(c *Config) { c.FLV.Opus = "drop" }, wantErr: "flv.opus"},
+		{name: "flv write interval negative", mod: func(c *Config) { c.FLV.WriteInterval = -time.Millisecond }, wantErr: "flv.write_interval"},
+		{name: "flv write interval over 1s", mod: func(c *Config) { c.FLV.WriteInterval = 2 * time.Second }, wantErr: "flv.write_interval"},
 		{name: "hls variant", mod: func(c *Config) { c.HLS.Variant = "dash" }, wantErr: "hls.variant"},
 		{name: "hls window", mod: func(c *Config) { c.HLS.Window = 0 }, wantErr: "hls.window"},
 		{name: "lowlatency window", mod: func(c *Config) { c.HLS.Variant = "lowlatency"; c.HLS.Window = 6 }, wantErr: "hls.window"},

@@ -128,6 +128,9 @@ func (c *Config) Validate() error {
 	}
 
 	v.oneOf("flv.opus", c.FLV.Opus, "transcode", "passthrough")
+	if c.FLV.WriteInterval < 0 || c.FLV.WriteInterval > time.Second {
+		v.bad("flv.write_interval", "must be between 0 (a write per frame) and 1s, got %v", c.FLV.WriteInterval)
+	}
 
 	v.oneOf("hls.variant", c.HLS.Variant, "mpegts", "fmp4", "lowlatency")
 	v.positive("hls.segment", c.HLS.Segment)

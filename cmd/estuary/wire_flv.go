@@ -1,6 +1,8 @@
 package main
 
 import (
+	"time"
+
 	"github.com/estuary-media/estuary/api"
 	"github.com/estuary-media/estuary/bridge/audio"
 	"github.com/estuary-media/estuary/bridge/flv"
@@ -22,6 +24,15 @@ func framesRegistry(a *app) *frames.Registry {
 	return a.frames
 }
 
+// flvWriteInterval maps flv.write_interval to flv.Config.WriteInterval (0 there is the default;
+// negative is a write per frame).
+func flvWriteInterval(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
+}
+
 // wireFLV serves HTTP-FLV (bridge/flv) over the frames registry: GET /{app}/{stream}.flv.
 func wireFLV(a *app) error {
 	reg := framesRegistry(a)
@@ -31,6 +42,7 @@ func wireFLV(a *app) error {
 		KeyframeInterval: a.cfg.WebRTC.KeyframeInterval,
 		GOPMaxDuration:   a.cfg.SFU.GOPCacheMaxDuration,
 		GOPMaxBytes:      a.cfg.SFU.GOPCacheMaxBytes,
+		WriteInterval:    flvWriteInterval(a.cfg.FLV.WriteInterval),
 	}, flv.Deps{
 		Frames: reg,
 		Logger: a.log,
