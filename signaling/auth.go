@@ -45,8 +45,15 @@ func (s *Server) notifyOnEnd(ss *session, req sfu.AuthRequest) {
 		return
 	}
 	req.ClientID = ss.info.ID
-	s.spawn(func() {
-		<-ss.done
-		sfu.AuthNotify(s.auth, req)
-	})
+	notify := func() { sfu.AuthNotify(s.auth, req) }
+	ss.gmu.Lock()
+	if !ss.closing { // teardown runs it (no goroutine waits per session)
+		ss.onEnd = notify
+		ss.gmu.Unlock()
+		return
+	}
+	ss.gmu.Unlock()
+	if !s.spawn(notify) {
+		notify()
+	}
 }

@@ -33,6 +33,7 @@ type session struct {
 
 	gmu     sync.Mutex     // guards closing against wg.Add
 	closing bool           // guarded by gmu
+	onEnd   func()         // guarded by gmu: run once the session is torn down (the auth end hooks)
 	wg      sync.WaitGroup // the session's goroutines (track readers, RTCP readers, PLI writer)
 	stopped atomic.Bool    // teardown started: publishers stop writing into the hub
 	done    chan struct{}  // closed by teardown
@@ -133,6 +134,7 @@ func (ss *session) teardown() {
 	ss.once.Do(func() {
 		ss.gmu.Lock()
 		ss.closing = true
+		onEnd := ss.onEnd
 		ss.gmu.Unlock()
 		ss.stopped.Store(true)
 		ss.stopTimer()
@@ -156,6 +158,9 @@ func (ss *session) teardown() {
 		ss.wg.Wait()
 		ss.srv.remove(ss)
 		ss.log.Info("session closed", "duration", time.Since(ss.info.Started).Round(time.Millisecond).String())
+		if onEnd != nil && !ss.srv.spawn(onEnd) { // the hooks may take a while: not on the caller's time
+			onEnd()
+		}
 	})
 }
 
