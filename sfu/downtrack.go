@@ -48,7 +48,8 @@ type DownTrackOptions struct {
 const (
 	defaultVideoQueue = 1024
 	defaultAudioQueue = 128
-	initialQueue      = 64 // the ring starts this small and grows up to the bound
+	initialQueue      = 64  // the ring starts this small and grows up to the bound
+	shrinkQueue       = 512 // a drained ring this large goes back to initialQueue
 	defaultReplayRate = 2000
 	replayBurst       = 32 // packets a paced replay may send back to back
 	writeBatch        = 32 // packets the writer goroutine takes per lock
@@ -614,6 +615,10 @@ func (d *DownTrack) take(w *writerState) (k int) {
 	w.pos, w.k, w.paced = 0, k, false
 	if k == 0 {
 		d.idle = true // the next packet wakes a writer
+	} else if d.n == 0 && len(d.ring) >= shrinkQueue && !d.replaying {
+		// Drained after a burst (the GOP replay grows the ring to the GOP's size): back to the
+		// initial size, so an idle viewer does not keep the burst's ring.
+		d.ring, d.head = make([]dtSlot, initialQueue), 0
 	}
 	return k
 }

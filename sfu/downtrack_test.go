@@ -327,3 +327,32 @@ func TestDownTrackBatches(t *testing.T) {
 	require.Greater(t, len(sink.batches), 3)
 	require.GreaterOrEqual(t, sink.ends[len(sink.ends)-1].Sub(sink.ends[0]), 100*time.Millisecond)
 }
+
+func TestDownTrackRingShrinksAfterBurst(t *testing.T) {
+	tr, _ := publishOne(t, videoInfo)
+	sink := &recSink{block: make(chan struct{})}
+	dt := NewDownTrack(tr, sink, DownTrackOptions{})
+	defer dt.Close()
+	g := &h264Gen{ssrc: 3}
+	for _, p := range g.keyframe() {
+		require.NoError(t, dt.WriteRTP(p))
+	}
+	for range 700 { // a burst the blocked sink cannot take: the ring grows
+		for _, p := range g.delta() {
+			require.NoError(t, dt.WriteRTP(p))
+		}
+	}
+	dt.mu.Lock()
+	grown := len(dt.ring)
+	dt.mu.Unlock()
+	close(sink.block)
+	require.Eventually(t, dt.settled, 3*time.Second, time.Millisecond)
+	require.Eventually(t, func() bool { return sink.count() == 704 }, 3*time.Second, time.Millisecond)
+	dt.mu.Lock()
+	shrunk := len(dt.ring)
+	dt.mu.Unlock()
+	t.Logf("ring %d slots during the burst, %d once drained", grown, shrunk)
+	require.GreaterOrEqual(t, grown, shrinkQueue)
+	require.Equal(t, initialQueue, shrunk)
+	requireContinuous(t, sink.get())
+}

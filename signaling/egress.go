@@ -158,6 +158,7 @@ func (s *Server) play(ctx context.Context, key, offerSDP, remoteAddr string) (*s
 	ss.unsub = unsub
 	ss.outMu.Lock()
 	ss.answered = true
+	ss.offer = nil // AddTrack is done with it: not kept for the session's life
 	outs := ss.outs
 	ss.outMu.Unlock()
 	if len(outs) == 0 {
