@@ -327,13 +327,17 @@ type viewer struct {
 
 func newViewerPC(t *testing.T) *webrtc.PeerConnection { return newViewerPCWith(t, nil, false) }
 
-// newViewerPCWith makes a viewer PeerConnection; mux, when set, is its ICE UDP socket; noReplay turns
-// SRTP replay protection off (to see retransmissions of packets already received).
-func newViewerPCWith(t *testing.T, mux net.PacketConn, noReplay bool) *webrtc.PeerConnection {
+// newViewerPCWith makes a viewer PeerConnection (pion's default codecs and interceptors); mux, when
+// set, is its ICE UDP socket; noReplay turns SRTP replay protection off (to see retransmissions of
+// packets already received); first, when set, is an interceptor below the default ones (innermost).
+func newViewerPCWith(t testing.TB, mux net.PacketConn, noReplay bool, first ...interceptor.Factory) *webrtc.PeerConnection {
 	t.Helper()
 	me := &webrtc.MediaEngine{}
 	require.NoError(t, me.RegisterDefaultCodecs())
 	ir := &interceptor.Registry{}
+	for _, f := range first {
+		ir.Add(f)
+	}
 	require.NoError(t, webrtc.RegisterDefaultInterceptors(me, ir))
 	se := webrtc.SettingEngine{}
 	se.SetIncludeLoopbackCandidate(true)
@@ -350,6 +354,19 @@ func newViewerPCWith(t *testing.T, mux net.PacketConn, noReplay bool) *webrtc.Pe
 	require.NoError(t, err)
 
 	return pc
+}
+
+// negotiateWHIPOrWHEP completes pc's offer, POSTs it to path (WHIP or WHEP) and applies the answer.
+func negotiateWHIPOrWHEP(t testing.TB, e *env, path string, pc *webrtc.PeerConnection) {
+	t.Helper()
+	offer, err := pc.CreateOffer(nil)
+	require.NoError(t, err)
+	gathered := webrtc.GatheringCompletePromise(pc)
+	require.NoError(t, pc.SetLocalDescription(offer))
+	<-gathered
+	r := do(t, http.MethodPost, e.url+path, "application/sdp", []byte(pc.LocalDescription().SDP))
+	require.Equal(t, http.StatusCreated, r.status, r.body)
+	require.NoError(t, pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: r.body}))
 }
 
 // viewerOffer adds recvonly video and audio transceivers and returns the complete offer.

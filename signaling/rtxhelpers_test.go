@@ -2,8 +2,6 @@ package signaling
 
 import (
 	"bytes"
-	"net"
-	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -35,14 +33,7 @@ func vp8Publisher(t testing.TB, e *env, path string, size int, interval time.Dur
 			}
 		}
 	}()
-	offer, err := pc.CreateOffer(nil)
-	require.NoError(t, err)
-	gathered := webrtc.GatheringCompletePromise(pc)
-	require.NoError(t, pc.SetLocalDescription(offer))
-	<-gathered
-	r := do(t, http.MethodPost, e.url+path, "application/sdp", []byte(pc.LocalDescription().SDP))
-	require.Equal(t, http.StatusCreated, r.status, r.body)
-	require.NoError(t, pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: r.body}))
+	negotiateWHIPOrWHEP(t, e, path, pc)
 	stop := make(chan struct{})
 	wg.Add(1)
 	go func() {
@@ -130,22 +121,10 @@ func (d *dropper) counts() (dropped, again int, diff []string) {
 // newDroppingViewerPC is a viewer PeerConnection (pion's default codecs and interceptors: its NACK
 // generator asks for what d drops) with SRTP replay protection off, so every retransmission is seen.
 func newDroppingViewerPC(t testing.TB, d *dropper) *webrtc.PeerConnection {
-	me := &webrtc.MediaEngine{}
-	require.NoError(t, me.RegisterDefaultCodecs())
-	ir := &interceptor.Registry{}
-	if d != nil {
-		ir.Add(d) // first: innermost, below the NACK generator
+	if d == nil {
+		return newViewerPCWith(t, nil, true)
 	}
-	require.NoError(t, webrtc.RegisterDefaultInterceptors(me, ir))
-	se := webrtc.SettingEngine{}
-	se.SetIncludeLoopbackCandidate(true)
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
-	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
-	se.DisableSRTPReplayProtection(true)
-	api := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
-	pc, err := api.NewPeerConnection(webrtc.Configuration{})
-	require.NoError(t, err)
-	return pc
+	return newViewerPCWith(t, nil, true, d) // first: innermost, below the NACK generator
 }
 
 // playVideo makes pc a WHEP viewer of path (video only) that reads what arrives.
@@ -161,12 +140,5 @@ func playVideo(t testing.TB, e *env, path string, pc *webrtc.PeerConnection, got
 	})
 	_, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly})
 	require.NoError(t, err)
-	offer, err := pc.CreateOffer(nil)
-	require.NoError(t, err)
-	gathered := webrtc.GatheringCompletePromise(pc)
-	require.NoError(t, pc.SetLocalDescription(offer))
-	<-gathered
-	r := do(t, http.MethodPost, e.url+path, "application/sdp", []byte(pc.LocalDescription().SDP))
-	require.Equal(t, http.StatusCreated, r.status, r.body)
-	require.NoError(t, pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: r.body}))
+	negotiateWHIPOrWHEP(t, e, path, pc)
 }
