@@ -22,9 +22,10 @@ type LocalTrackOptions struct {
 	// its keyframe) reaches the viewer. It blocks the caller, so only a per-subscriber writer (an
 	// sfu.DownTrack's goroutine) may use it; Close releases a waiting writer. Default 0: drop.
 	BindWait time.Duration
-	// Batch, the PeerConnection's (Engine.NewBatch), makes the track an sfu.BatchSink: the packets a
-	// DownTrack writes between BeginBatch and EndBatch leave in one system call. The track holds a
-	// reference until Close. Default nil: every packet is sent on its own.
+	// Batch, the PeerConnection's (Engine.NewViewerPeerConnection), makes the packets a DownTrack
+	// writes between BeginBatch and EndBatch leave in one system call, and, once DTLS is up, lets the
+	// track send directly (direct.go). The track holds a reference until Close. Default nil: every
+	// packet goes through pion on its own.
 	Batch *Batch
 }
 
