@@ -150,12 +150,13 @@ func (l *LocalTrack) Close() {
 	l.binding.Store(nil)
 }
 
-// NonBlocking reports that writes never wait any more (sfu.NonBlockingSink): the track is bound and
-// pion took a first write, or the direct path is up. Its DownTrack may then leave its goroutine
-// for a writer pool. Only the DownTrack's writer calls it.
+// NonBlocking reports that writes never wait any more (sfu.NonBlockingSink): the direct path is up
+// (UDP datagrams to the ICE socket). pion's path does not qualify: over ICE-TCP a slow viewer's
+// writes block. The DownTrack may then leave its goroutine for a writer pool. Only the DownTrack's
+// writer calls it.
 func (l *LocalTrack) NonBlocking() bool {
 	b := l.binding.Load()
-	return b != nil && b.ready.Load()
+	return b != nil && b.ready.Load() && b.direct != nil
 }
 
 // BeginBatch starts gathering what the track sends (sfu.BatchSink), once pion takes writes and ICE
