@@ -56,14 +56,7 @@ func TestNACK(t *testing.T) {
 					}
 				}
 			}()
-			offer, err := pc.CreateOffer(nil)
-			require.NoError(t, err)
-			gathered := webrtc.GatheringCompletePromise(pc)
-			require.NoError(t, pc.SetLocalDescription(offer))
-			<-gathered
-			r := do(t, http.MethodPost, e.url+"/whip/live/nack", "application/sdp", []byte(pc.LocalDescription().SDP))
-			require.Equal(t, http.StatusCreated, r.status, r.body)
-			require.NoError(t, pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: r.body}))
+			negotiateWHIPOrWHEP(t, e, "/whip/live/nack", pc)
 			stop := make(chan struct{})
 			wg.Add(1)
 			go func() {

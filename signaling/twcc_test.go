@@ -2,7 +2,6 @@ package signaling
 
 import (
 	"net"
-	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -61,14 +60,7 @@ func TestTWCCFeedbackToPublisher(t *testing.T) {
 					}
 				}
 			}()
-			offer, err := pc.CreateOffer(nil)
-			require.NoError(t, err)
-			gathered := webrtc.GatheringCompletePromise(pc)
-			require.NoError(t, pc.SetLocalDescription(offer))
-			<-gathered
-			r := do(t, http.MethodPost, e.url+"/whip/live/twcc", "application/sdp", []byte(pc.LocalDescription().SDP))
-			require.Equal(t, http.StatusCreated, r.status, r.body)
-			require.NoError(t, pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: r.body}))
+			negotiateWHIPOrWHEP(t, e, "/whip/live/twcc", pc)
 			stop := make(chan struct{})
 			wg.Add(1)
 			go func() {
@@ -87,10 +79,10 @@ func TestTWCCFeedbackToPublisher(t *testing.T) {
 			time.Sleep(1500 * time.Millisecond)
 			close(stop)
 			got := feedback.Load()
-			t.Logf("transport-cc feedback packets in 1.5 s: %d (answer has transport-cc: %v)", got, containsTWCC(r.body))
+			t.Logf("transport-cc feedback packets in 1.5 s: %d (answer has transport-cc: %v)", got, containsTWCC(pc.CurrentRemoteDescription().SDP))
 			if tc.noTWCC {
 				require.Zero(t, got)
-				require.False(t, containsTWCC(r.body))
+				require.False(t, containsTWCC(pc.CurrentRemoteDescription().SDP))
 			} else {
 				require.Positive(t, got)
 			}
