@@ -27,6 +27,15 @@ func (g *rtxGen) key() []*rtp.Packet {
 	return ps
 }
 
+// frames writes a keyframe and n delta frames to tr.
+func (g *rtxGen) frames(t *testing.T, tr *Track, n int) {
+	t.Helper()
+	writeAll(t, tr, g.key())
+	for range n {
+		writeAll(t, tr, []*rtp.Packet{g.delta()})
+	}
+}
+
 func (g *rtxGen) delta() *rtp.Packet {
 	g.n++
 	p := g.pkt([]byte{0x41, 0x9a, byte(g.n), byte(g.n >> 8), byte(g.n >> 16)}, true)
@@ -107,10 +116,7 @@ func TestRetransmitMapping(t *testing.T) {
 		{"plain", func(t *testing.T, h *Hub, tr *Track, add func(*Track) (*DownTrack, *recSink)) (*DownTrack, *recSink, []uint16, []uint16) {
 			dt, sink := add(tr)
 			g := &rtxGen{h264Gen: h264Gen{ssrc: 1, sn: 1000}}
-			writeAll(t, tr, g.key())
-			for range 20 {
-				writeAll(t, tr, []*rtp.Packet{g.delta()})
-			}
+			g.frames(t, tr, 20)
 			settle(t, dt)
 			got := sink.get()
 			last := got[len(got)-1].SN
@@ -138,10 +144,7 @@ func TestRetransmitMapping(t *testing.T) {
 			t.Cleanup(func() { _ = dt.Close() })
 			t.Cleanup(tr.AddWriter(dt))
 			g := &rtxGen{h264Gen: h264Gen{ssrc: 1, sn: 7000}}
-			writeAll(t, tr, g.key())
-			for range 3 {
-				writeAll(t, tr, []*rtp.Packet{g.delta()})
-			}
+			g.frames(t, tr, 3)
 			writeAll(t, tr, []*rtp.Packet{g.padding(), g.padding()})
 			for range 30 { // the queue (8) overflows: dropped until a keyframe
 				writeAll(t, tr, []*rtp.Packet{g.delta()})
@@ -162,10 +165,7 @@ func TestRetransmitMapping(t *testing.T) {
 		{"wraparound", func(t *testing.T, h *Hub, tr *Track, add func(*Track) (*DownTrack, *recSink)) (*DownTrack, *recSink, []uint16, []uint16) {
 			dt, sink := add(tr)
 			g := &rtxGen{h264Gen: h264Gen{ssrc: 1, sn: 65520, ts: 4294960000}}
-			writeAll(t, tr, g.key())
-			for range 30 {
-				writeAll(t, tr, []*rtp.Packet{g.delta()})
-			}
+			g.frames(t, tr, 30)
 			settle(t, dt)
 			got := sink.get()
 			require.Less(t, got[len(got)-1].SN, uint16(100), "wrapped")
@@ -174,10 +174,7 @@ func TestRetransmitMapping(t *testing.T) {
 		{"history overrun", func(t *testing.T, h *Hub, tr *Track, add func(*Track) (*DownTrack, *recSink)) (*DownTrack, *recSink, []uint16, []uint16) {
 			dt, sink := add(tr)
 			g := &rtxGen{h264Gen: h264Gen{ssrc: 1, sn: 100}}
-			writeAll(t, tr, g.key())
-			for range rtxVideoPackets + 100 {
-				writeAll(t, tr, []*rtp.Packet{g.delta()})
-			}
+			g.frames(t, tr, rtxVideoPackets+100)
 			settle(t, dt)
 			all := snsOf(sink.get())
 			n := len(all)
@@ -186,15 +183,9 @@ func TestRetransmitMapping(t *testing.T) {
 		{"SSRC change within a publication", func(t *testing.T, h *Hub, tr *Track, add func(*Track) (*DownTrack, *recSink)) (*DownTrack, *recSink, []uint16, []uint16) {
 			dt, sink := add(tr)
 			a := &rtxGen{h264Gen: h264Gen{ssrc: 1, sn: 100}}
-			writeAll(t, tr, a.key())
-			for range 5 {
-				writeAll(t, tr, []*rtp.Packet{a.delta()})
-			}
+			a.frames(t, tr, 5)
 			b := &rtxGen{h264Gen: h264Gen{ssrc: 2, sn: 5000, ts: 5}, n: 1000}
-			writeAll(t, tr, b.key())
-			for range 5 {
-				writeAll(t, tr, []*rtp.Packet{b.delta()})
-			}
+			b.frames(t, tr, 5)
 			c := &rtxGen{h264Gen: h264Gen{ssrc: 3, sn: 5002, ts: 5}, n: 2000} // takes 4 of b's slots
 			writeAll(t, tr, c.key())
 			settle(t, dt)
@@ -216,10 +207,7 @@ func TestRetransmitMapping(t *testing.T) {
 			require.NoError(t, err)
 			t.Cleanup(func() { unsub(); _ = dt.Close() })
 			a := &rtxGen{h264Gen: h264Gen{ssrc: 1, sn: 100}}
-			writeAll(t, tr, a.key())
-			for range 5 {
-				writeAll(t, tr, []*rtp.Packet{a.delta()})
-			}
+			a.frames(t, tr, 5)
 			settle(t, dt)
 			old := snsOf(sink.get())
 			require.NotNil(t, tr.pub.Load())
@@ -228,10 +216,7 @@ func TestRetransmitMapping(t *testing.T) {
 			require.NoError(t, err)
 			require.Same(t, tr, p2.Track("video"))
 			b := &rtxGen{h264Gen: h264Gen{ssrc: 1, sn: 106, ts: 99}, n: 1000} // same SSRC, numbers go on
-			writeAll(t, tr, b.key())
-			for range 5 {
-				writeAll(t, tr, []*rtp.Packet{b.delta()})
-			}
+			b.frames(t, tr, 5)
 			settle(t, dt)
 			got := sink.get()
 			requireContinuous(t, got)
@@ -285,10 +270,7 @@ func TestRetransmitReplay(t *testing.T) {
 	require.NoError(t, err)
 	tr := p.Track("video")
 	g := &rtxGen{h264Gen: h264Gen{ssrc: 1, sn: 300}}
-	writeAll(t, tr, g.key())
-	for range 10 {
-		writeAll(t, tr, []*rtp.Packet{g.delta()})
-	}
+	g.frames(t, tr, 10)
 	sink := &recSink{}
 	dt := NewDownTrack(tr, sink, DownTrackOptions{ReplayRate: -1})
 	defer dt.Close()
@@ -434,10 +416,7 @@ func TestRetransmitAllocs(t *testing.T) {
 	defer dt.Close()
 	defer tr.AddWriter(dt)()
 	g := &rtxGen{h264Gen: h264Gen{ssrc: 1, sn: 1}}
-	writeAll(t, tr, g.key())
-	for range 100 {
-		writeAll(t, tr, []*rtp.Packet{g.delta()})
-	}
+	g.frames(t, tr, 100)
 	settle(t, dt)
 	var sns [17]uint16
 	for i := range sns {
