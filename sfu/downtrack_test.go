@@ -44,7 +44,7 @@ func TestDownTrackSlowVideo(t *testing.T) {
 	require.Positive(t, pub.keyframeCalls.Load(), "a drop asks for a keyframe")
 
 	close(sink.block) // the subscriber catches up
-	require.Eventually(t, func() bool { return dt.queued() == 0 && sink.count() > 0 }, 2*time.Second, time.Millisecond)
+	require.Eventually(t, func() bool { return dt.settled() && sink.count() > 0 }, 2*time.Second, time.Millisecond)
 	prefix := sink.count()
 	writeAll(t, tr, g.delta()) // still waiting for a keyframe: dropped
 	writeAll(t, tr, g.keyframe())
@@ -73,7 +73,7 @@ func TestDownTrackSlowAudio(t *testing.T) {
 		g.ts += 960
 	}
 	close(sink.block)
-	require.Eventually(t, func() bool { return dt.queued() == 0 && sink.count() > 0 }, 2*time.Second, time.Millisecond)
+	require.Eventually(t, func() bool { return dt.settled() && sink.count() > 0 }, 2*time.Second, time.Millisecond)
 	prefix := sink.count()
 	for range 10 {
 		require.NoError(t, tr.WriteRTP(g.pkt([]byte{4, 5, 6}, false)))
